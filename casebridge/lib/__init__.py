@@ -1,0 +1,1 @@
+"""Small pure helpers shared by the apps. No Django imports at module level."""
