@@ -1,0 +1,74 @@
+"""Demo agencies and users for `make run` (DEBUG only). Deterministic so a second run changes nothing."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from dataclasses import dataclass
+
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from agencies.models import Agency, Membership, Role
+
+User = get_user_model()
+
+DEMO_PASSWORD = "Casebridge-demo-passphrase-2026"
+DEMO_AGENCIES = [
+    {"code": "NSP", "name": "Northshire Police Online Child Protection Unit", "country": "GB"},
+    {"code": "RNP", "name": "Rivermark National Police Victim Identification", "country": "NL"},
+]
+ROLE_SUFFIX = {
+    Role.INVESTIGATOR: "investigator",
+    Role.SUPERVISOR: "supervisor",
+    Role.AGENCY_ADMIN: "admin",
+    Role.AUDITOR: "auditor",
+}
+
+
+@dataclass(frozen=True)
+class DemoUser:
+    username: str
+    agency: str
+    role: str
+    password: str
+    totp_secret_b32: str
+
+
+def demo_totp_key(username: str) -> bytes:
+    return hashlib.sha256(f"casebridge-demo-totp:{username}".encode()).digest()[:20]
+
+
+@transaction.atomic
+def demo_seed(*, node_url: str = "http://127.0.0.1:8000") -> list[DemoUser]:
+    created: list[DemoUser] = []
+    for spec in DEMO_AGENCIES:
+        agency, _ = Agency.objects.get_or_create(
+            code=spec["code"],
+            defaults={"name": spec["name"], "country": spec["country"], "node_url": node_url, "hosted_here": True},
+        )
+        for role, suffix in ROLE_SUFFIX.items():
+            username = f"{spec['code'].lower()}.{suffix}"
+            user, new = User.objects.get_or_create(
+                username=username,
+                defaults={"first_name": suffix.capitalize(), "last_name": spec["code"], "email": f"{username}@example.org"},
+            )
+            if new:
+                user.set_password(DEMO_PASSWORD)
+                user.save(update_fields=["password"])
+            Membership.objects.update_or_create(user=user, defaults={"agency": agency, "role": role})
+            key = demo_totp_key(username)
+            TOTPDevice.objects.update_or_create(
+                user=user, name="Demo authenticator", defaults={"key": key.hex(), "confirmed": True}
+            )
+            created.append(
+                DemoUser(
+                    username=username,
+                    agency=agency.code,
+                    role=role,
+                    password=DEMO_PASSWORD,
+                    totp_secret_b32=base64.b32encode(key).decode(),
+                )
+            )
+    return created

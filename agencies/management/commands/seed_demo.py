@@ -1,0 +1,21 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from agencies.demo import demo_seed
+
+
+class Command(BaseCommand):
+    help = "Create two demo agencies with one user of each role (DEBUG only; safe to run twice)."
+
+    def handle(self, *args, **options):
+        if not settings.DEBUG:
+            raise CommandError("seed_demo only runs with DEBUG on: demo users have published passwords.")
+        users = demo_seed()
+        self.stdout.write(self.style.SUCCESS("Demo agencies and users are ready.") + "\n")
+        self.stdout.write(f"{'username':<22} {'agency':<6} {'role':<13} TOTP secret (base32)")
+        for user in users:
+            self.stdout.write(f"{user.username:<22} {user.agency:<6} {user.role:<13} {user.totp_secret_b32}")
+        self.stdout.write(f"\nPassword for every demo user: {users[0].password}")
+        self.stdout.write("Current one-time code for a user: python manage.py totp_code nsp.investigator")

@@ -1,0 +1,86 @@
+"""Agencies, each user's membership in one agency, API tokens and login throttling."""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.validators import RegexValidator
+from django.db import models
+from django.utils import timezone
+
+
+class Agency(models.Model):
+    name = models.CharField(max_length=200)
+    code = models.CharField(
+        max_length=16,
+        unique=True,
+        validators=[RegexValidator(r"^[A-Z0-9][A-Z0-9_-]{1,15}$", "Use 2-16 upper-case letters, digits, - or _.")],
+        help_text="Short code partners use to address this agency, e.g. NCA-UK.",
+    )
+    country = models.CharField(max_length=2, help_text="ISO 3166-1 alpha-2 country code.")
+    node_url = models.URLField(blank=True, help_text="Base URL of the node hosting this agency.")
+    hosted_here = models.BooleanField(default=True, help_text="Hosted on this node (else a remote partner).")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["name"]
+        verbose_name_plural = "agencies"
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.code})"
+
+
+class Role(models.TextChoices):
+    INVESTIGATOR = "investigator", "Investigator"
+    SUPERVISOR = "supervisor", "Supervisor"
+    AGENCY_ADMIN = "agency_admin", "Agency admin"
+    AUDITOR = "auditor", "Auditor"
+
+
+class Membership(models.Model):
+    """A user belongs to exactly one agency with exactly one role."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="membership")
+    agency = models.ForeignKey(Agency, on_delete=models.PROTECT, related_name="memberships")
+    role = models.CharField(max_length=20, choices=Role.choices)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        indexes = [models.Index(fields=["agency", "role"])]
+
+    def __str__(self) -> str:
+        return f"{self.user} @ {self.agency.code} ({self.role})"
+
+
+class ApiToken(models.Model):
+    """A personal API token: only its SHA-256 is stored; the secret is shown once at creation."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_tokens")
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=12, unique=True)
+    key_hash = models.BinaryField(max_length=32)
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @property
+    def is_active(self) -> bool:
+        return self.revoked_at is None and self.expires_at > timezone.now()
+
+
+class LoginThrottle(models.Model):
+    """Consecutive failed logins per username; a lock ends at `locked_until`."""
+
+    username = models.CharField(max_length=150, unique=True)
+    failures = models.PositiveIntegerField(default=0)
+    locked_until = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.username}: {self.failures} failures"

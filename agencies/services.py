@@ -1,0 +1,278 @@
+"""Writes for agencies, users, logins and API tokens. Each function is one audited transaction."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from agencies.models import Agency, ApiToken, LoginThrottle, Membership, Role
+from audit.actions import Action, Outcome
+from audit.capture import Actor, actor_for_user, audit_record
+from casebridge.errors import CasebridgeError, ForbiddenError
+
+User = get_user_model()
+
+TOKEN_PREFIX = "cb"
+
+
+# --- logins --------------------------------------------------------------------------------
+
+
+class AccountLocked(CasebridgeError):
+    status_code = 429
+    title = "Account locked"
+
+
+def login_locked_until(*, username: str):
+    """When the lock on `username` ends, or None when it may try to log in."""
+    throttle = LoginThrottle.objects.filter(username=username.lower()).first()
+    if throttle and throttle.locked_until and throttle.locked_until > timezone.now():
+        return throttle.locked_until
+    return None
+
+
+@transaction.atomic
+def login_failure_record(*, username: str, stage: str, user=None) -> bool:
+    """Count a failed password or one-time code; lock the account at the limit. True if now locked."""
+    throttle, _ = LoginThrottle.objects.select_for_update().get_or_create(username=username.lower())
+    now = timezone.now()
+    if throttle.locked_until and throttle.locked_until <= now:
+        throttle.failures = 0  # an expired lock starts a fresh count
+        throttle.locked_until = None
+    throttle.failures += 1
+    locked = throttle.failures >= settings.LOGIN_FAILURE_LIMIT
+    if locked:
+        throttle.locked_until = now + timedelta(minutes=settings.LOGIN_LOCKOUT_MINUTES)
+    throttle.save(update_fields=["failures", "locked_until", "updated_at"])
+    actor = actor_for_user(user, auth="password") if user else Actor(type="anonymous", name=username[:150])
+    audit_record(
+        action=Action.MFA_FAILED if stage == "otp" else Action.LOGIN_FAILED,
+        actor=actor,
+        outcome=Outcome.FAILURE,
+        object_type="user",
+        object_id=user.pk if user else "",
+        reason="wrong one-time code" if stage == "otp" else "wrong username or password",
+        details={"failures": throttle.failures},
+    )
+    if locked:
+        audit_record(
+            action=Action.LOCKOUT,
+            actor=actor,
+            outcome=Outcome.FAILURE,
+            object_type="user",
+            object_id=user.pk if user else "",
+            reason=f"{throttle.failures} consecutive failures",
+            details={"minutes": settings.LOGIN_LOCKOUT_MINUTES},
+        )
+    return locked
+
+
+@transaction.atomic
+def login_success_record(*, user, method: str) -> None:
+    LoginThrottle.objects.filter(username=user.get_username().lower()).update(failures=0, locked_until=None)
+    audit_record(action=Action.LOGIN, actor=actor_for_user(user, auth=method), object_type="user", object_id=user.pk)
+
+
+def logout_record(*, user, reason: str = "") -> None:
+    audit_record(
+        action=Action.SESSION_EXPIRED if reason else Action.LOGOUT,
+        actor=actor_for_user(user),
+        object_type="user",
+        object_id=user.pk,
+        reason=reason,
+    )
+
+
+@transaction.atomic
+def totp_device_start(*, user) -> TOTPDevice:
+    """An unconfirmed TOTP device for enrolment (replacing an earlier unconfirmed one)."""
+    TOTPDevice.objects.filter(user=user, confirmed=False).delete()
+    return TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=False)
+
+
+@transaction.atomic
+def totp_device_confirm(*, user, device: TOTPDevice) -> None:
+    device.confirmed = True
+    device.save(update_fields=["confirmed"])
+    audit_record(
+        action=Action.MFA_ENROLLED, actor=actor_for_user(user, auth="password+totp"), object_type="user", object_id=user.pk
+    )
+
+
+# --- users and roles -------------------------------------------------------------------------
+
+
+def _require_agency_admin(acting_user) -> Membership:
+    membership = getattr(acting_user, "membership", None)
+    if membership is None or membership.role != Role.AGENCY_ADMIN:
+        audit_record(
+            action=Action.ACCESS_DENIED,
+            actor=actor_for_user(acting_user),
+            outcome=Outcome.DENIED,
+            object_type="user",
+            reason="agency admin role required",
+        )
+        raise ForbiddenError("Only an agency admin can manage users.")
+    return membership
+
+
+@dataclass(frozen=True)
+class NewUser:
+    user: object
+    password: str
+
+
+@transaction.atomic
+def user_create(
+    *, acting_user, username: str, role: str, email: str = "", full_name: str = "", password: str | None = None
+) -> NewUser:
+    """Create a user in the acting admin's own agency. Returns the user and its initial password."""
+    admin_membership = _require_agency_admin(acting_user)
+    if role not in Role.values:
+        raise CasebridgeError(f"Unknown role {role!r}; choose one of {', '.join(Role.values)}.")
+    username = username.strip()
+    if not username:
+        raise CasebridgeError("A username is required.")
+    if User.objects.filter(username__iexact=username).exists():
+        raise CasebridgeError(f"The username {username!r} is taken.")
+    initial = password or secrets.token_urlsafe(15)
+    first, _, last = full_name.strip().partition(" ")
+    candidate = User(username=username, email=email, first_name=first, last_name=last)
+    try:
+        validate_password(initial, candidate)
+    except ValidationError as exc:
+        raise CasebridgeError("The password is too weak: " + " ".join(exc.messages)) from None
+    candidate.set_password(initial)
+    try:
+        candidate.save()
+    except IntegrityError:
+        raise CasebridgeError(f"The username {username!r} is taken.") from None
+    Membership.objects.create(user=candidate, agency=admin_membership.agency, role=role)
+    audit_record(
+        action=Action.USER_CREATE,
+        actor=actor_for_user(acting_user),
+        object_type="user",
+        object_id=candidate.pk,
+        details={"username": username, "role": role},
+    )
+    return NewUser(user=candidate, password=initial)
+
+
+@transaction.atomic
+def user_role_change(*, acting_user, user, role: str) -> None:
+    admin_membership = _require_agency_admin(acting_user)
+    membership = Membership.objects.select_for_update().get(user=user)
+    if membership.agency_id != admin_membership.agency_id:
+        raise ForbiddenError("That user belongs to another agency.")
+    if role not in Role.values:
+        raise CasebridgeError(f"Unknown role {role!r}.")
+    if user.pk == acting_user.pk and role != Role.AGENCY_ADMIN:
+        raise CasebridgeError("You cannot remove your own admin role; ask another agency admin.")
+    previous = membership.role
+    if previous == role:
+        return
+    membership.role = role
+    membership.save(update_fields=["role"])
+    audit_record(
+        action=Action.USER_ROLE_CHANGE,
+        actor=actor_for_user(acting_user),
+        object_type="user",
+        object_id=user.pk,
+        details={"from": previous, "to": role},
+    )
+
+
+@transaction.atomic
+def user_set_active(*, acting_user, user, active: bool) -> None:
+    admin_membership = _require_agency_admin(acting_user)
+    if user.membership.agency_id != admin_membership.agency_id:
+        raise ForbiddenError("That user belongs to another agency.")
+    if user.pk == acting_user.pk:
+        raise CasebridgeError("You cannot deactivate your own account.")
+    user.is_active = active
+    user.save(update_fields=["is_active"])
+    if not active:
+        ApiToken.objects.filter(user=user, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    audit_record(
+        action=Action.USER_DEACTIVATE if not active else Action.USER_UPDATE,
+        actor=actor_for_user(acting_user),
+        object_type="user",
+        object_id=user.pk,
+        details={"active": active},
+    )
+
+
+@transaction.atomic
+def agency_create(*, name: str, code: str, country: str, node_url: str = "", hosted_here: bool = True) -> Agency:
+    """Operator action (Django admin or seed_demo): agencies are not created from the web UI."""
+    agency = Agency(name=name, code=code, country=country.upper(), node_url=node_url, hosted_here=hosted_here)
+    agency.full_clean()
+    agency.save()
+    return agency
+
+
+# --- API tokens ------------------------------------------------------------------------------
+
+
+def token_hash(secret: str) -> bytes:
+    # Tokens carry 256 bits of randomness, so a fast hash is enough (no password stretching needed).
+    return hashlib.sha256(secret.encode("ascii")).digest()
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    token: ApiToken
+    secret: str  # shown to the user once, never stored
+
+
+@transaction.atomic
+def api_token_create(*, acting_user, name: str, days: int | None = None) -> IssuedToken:
+    name = name.strip()
+    if not name:
+        raise CasebridgeError("Give the token a name that says where it is used.")
+    days = days or settings.API_TOKEN_DEFAULT_DAYS
+    if not 1 <= days <= 365:
+        raise CasebridgeError("A token can live between 1 and 365 days.")
+    prefix = secrets.token_hex(4)
+    secret = f"{TOKEN_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"
+    token = ApiToken.objects.create(
+        user=acting_user,
+        name=name[:100],
+        prefix=prefix,
+        key_hash=token_hash(secret),
+        expires_at=timezone.now() + timedelta(days=days),
+    )
+    audit_record(
+        action=Action.TOKEN_CREATE,
+        actor=actor_for_user(acting_user),
+        object_type="api_token",
+        object_id=token.pk,
+        details={"prefix": prefix, "days": days},
+    )
+    return IssuedToken(token=token, secret=secret)
+
+
+@transaction.atomic
+def api_token_revoke(*, acting_user, token: ApiToken) -> None:
+    if token.user_id != acting_user.pk:
+        raise ForbiddenError("You can only revoke your own tokens.")
+    if token.revoked_at is None:
+        token.revoked_at = timezone.now()
+        token.save(update_fields=["revoked_at"])
+    audit_record(
+        action=Action.TOKEN_REVOKE,
+        actor=actor_for_user(acting_user),
+        object_type="api_token",
+        object_id=token.pk,
+        details={"prefix": token.prefix},
+    )

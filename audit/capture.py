@@ -1,0 +1,131 @@
+"""`audit_record`: the one function every service calls to write an audit entry.
+
+It inserts into the pending queue inside the caller's transaction, so an entry exists exactly
+when the action committed: no change without its entry, no entry for a change that rolled back.
+Indices and the Merkle tree are assigned later by the integrator (`audit.integrator`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from django.conf import settings
+from django.db import transaction
+
+from audit.actions import Action, Outcome
+from audit.models import AuditPending, AuditSensitiveValue
+from casebridge.lib.canonical_json import canonical_json
+from casebridge.middleware import current_request
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acted: a user of this node, a partner agency's system, or the node itself."""
+
+    type: str  # "user", "partner", "system", "anonymous"
+    id: str = ""
+    name: str = ""
+    role: str = ""
+    auth: str = ""
+    agency: str = ""
+
+    def as_entry(self) -> dict[str, str]:
+        return {"type": self.type, "id": self.id, "name": self.name, "role": self.role, "auth": self.auth}
+
+
+SYSTEM_ACTOR = Actor(type="system", name="casebridge", auth="system")
+
+
+def actor_for_user(user: Any, *, auth: str = "") -> Actor:
+    """The actor for a Django user (anonymous users included), with role and agency."""
+    if user is None or not getattr(user, "is_authenticated", False):
+        return Actor(type="anonymous", auth=auth)
+    membership = getattr(user, "membership", None)
+    return Actor(
+        type="user",
+        id=str(user.pk),
+        name=user.get_username(),
+        role=membership.role if membership else ("operator" if user.is_superuser else ""),
+        auth=auth or getattr(user, "_casebridge_auth", "") or "session",
+        agency=membership.agency.code if membership else "",
+    )
+
+
+def commit_value(value: str) -> tuple[str, bytes]:
+    """A salted SHA-256 commitment to `value`: reveals nothing without the salt, proves it with it."""
+    salt = secrets.token_bytes(settings.AUDIT_COMMITMENT_SALT_BYTES)
+    return hashlib.sha256(salt + value.encode("utf-8")).hexdigest(), salt
+
+
+def _utc_now_text() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def audit_record(
+    *,
+    action: Action,
+    actor: Actor,
+    outcome: Outcome = Outcome.SUCCESS,
+    agency: str | None = None,
+    object_type: str = "",
+    object_id: str | int = "",
+    reason: str = "",
+    details: Mapping[str, Any] | None = None,
+    sensitive: Mapping[str, str] | None = None,
+    purpose: Mapping[str, str] | None = None,
+    recipients: Sequence[str] = (),
+) -> None:
+    """Append an audit entry to the caller's transaction.
+
+    `details` must not contain case content, lead text or search terms: pass those in
+    `sensitive`, which stores only a salted commitment in the entry. `purpose` is the declared
+    justification (`{"code": ..., "case": ...}`; free text goes in `sensitive["purpose_text"]`),
+    and `recipients` the agencies a disclosure went to.
+    """
+    if not isinstance(action, Action):
+        action = Action(action)  # raises ValueError for an action outside the fixed list
+    context = current_request.get()
+    commitments: dict[str, str] = {}
+    side_rows: list[AuditSensitiveValue] = []
+    now_text = _utc_now_text()
+    for field, value in (sensitive or {}).items():
+        if value is None or value == "":
+            continue
+        commitment, salt = commit_value(str(value))
+        commitments[field] = commitment
+        side_rows.append(
+            AuditSensitiveValue(
+                commitment=commitment, salt=salt, value=str(value), field=field, created_at=datetime.now(UTC)
+            )
+        )
+    entry = {
+        "time": now_text,
+        "actor": actor.as_entry(),
+        "agency": agency if agency is not None else actor.agency,
+        "action": str(action.value),
+        "object": {"type": object_type, "id": str(object_id)},
+        "outcome": str(Outcome(outcome).value),
+        "reason": reason,
+        "request_id": context.request_id if context else "",
+        "source": context.source_address if context else "",
+        "purpose": dict(purpose or {}),
+        "recipients": list(recipients),
+        "details": dict(details or {}),
+        "commitments": commitments,
+    }
+    # Canonicalizing here (not only at integration) makes a bad detail value fail the caller's
+    # transaction instead of jamming the integrator for everyone.
+    body = canonical_json(entry).decode("utf-8")
+    with transaction.atomic():
+        AuditPending.objects.create(body=body)
+        if side_rows:
+            AuditSensitiveValue.objects.bulk_create(side_rows)
+    if settings.AUDIT_INTEGRATE_ON_COMMIT:
+        from audit.integrator import audit_integrate_soon
+
+        transaction.on_commit(audit_integrate_soon)

@@ -1,0 +1,82 @@
+"""Shared API plumbing: RFC 9457 problem details for every error, and pagination."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from django.core.exceptions import PermissionDenied
+from django.http import Http404
+from rest_framework import exceptions, status
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.response import Response
+from rest_framework.views import exception_handler
+
+logger = logging.getLogger(__name__)
+
+PROBLEM_CONTENT_TYPE = "application/problem+json"
+
+
+class Pagination(PageNumberPagination):
+    page_size_query_param = "page_size"
+    max_page_size = 500
+
+
+def problem_response(
+    *, status_code: int, title: str, detail: str, extra: dict[str, Any] | None = None, headers=None
+) -> Response:
+    body: dict[str, Any] = {
+        "type": "about:blank",
+        "title": title,
+        "status": status_code,
+        "detail": detail,
+    }
+    if extra:
+        body["errors"] = extra
+    response = Response(body, status=status_code, headers=headers, content_type=PROBLEM_CONTENT_TYPE)
+    return response
+
+
+def _detail_text(detail: Any) -> str:
+    if isinstance(detail, list):
+        return " ".join(_detail_text(item) for item in detail)
+    if isinstance(detail, dict):
+        return "; ".join(f"{key}: {_detail_text(value)}" for key, value in detail.items())
+    return str(detail)
+
+
+def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
+    """Every API error, expected or not, leaves as application/problem+json without internals."""
+    from casebridge.errors import CasebridgeError
+
+    if isinstance(exc, CasebridgeError):
+        return problem_response(
+            status_code=exc.status_code, title=exc.title, detail=exc.message, extra=exc.extra or None
+        )
+    if isinstance(exc, Http404):
+        exc = exceptions.NotFound()
+    elif isinstance(exc, PermissionDenied):
+        exc = exceptions.PermissionDenied()
+    response = exception_handler(exc, context)
+    if response is None:
+        logger.exception("unhandled API error", exc_info=exc)
+        return problem_response(
+            status_code=status.HTTP_500_INTERNAL_SERVER_ERROR,
+            title="Internal error",
+            detail="The node could not complete the request. It has been logged; quote the X-Request-ID.",
+        )
+    data = response.data
+    extra = None
+    if isinstance(exc, exceptions.ValidationError):
+        detail = "The request has invalid fields."
+        extra = data if isinstance(data, dict) else {"non_field_errors": data}
+    else:
+        detail = _detail_text(data.get("detail", data) if isinstance(data, dict) else data)
+    title = getattr(exc, "default_detail", "Error")
+    return problem_response(
+        status_code=response.status_code,
+        title=str(title).rstrip("."),
+        detail=detail,
+        extra=extra,
+        headers={k: v for k, v in response.items() if k in {"Retry-After", "WWW-Authenticate", "Allow"}},
+    )

@@ -1,0 +1,21 @@
+"""What each role sees first. Apps contribute their summaries here as they grow."""
+
+from __future__ import annotations
+
+from agencies.models import Role
+from agencies.selectors import agency_users, api_tokens_of, membership_of
+
+
+def dashboard_context(*, user) -> dict:
+    membership = membership_of(user)
+    context: dict = {"membership": membership, "panels": []}
+    if membership.role == Role.AGENCY_ADMIN:
+        users = agency_users(acting_user=user)
+        context["user_count"] = users.count()
+        context["recent_users"] = users.order_by("-date_joined")[:5]
+    if membership.role == Role.AUDITOR:
+        from audit.selectors import audit_overview
+
+        context["audit"] = audit_overview()
+    context["token_count"] = api_tokens_of(user=user).filter(revoked_at__isnull=True).count()
+    return context

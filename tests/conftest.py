@@ -1,0 +1,133 @@
+"""Standing personas and helpers shared by the whole suite.
+
+Two agencies on this node, A (NSP) and B (RNP). In A: alice and bob (investigators), sam
+(supervisor), adam (agency admin), audrey (auditor). In B: charlie (investigator) and carl
+(agency admin). Every endpoint test includes someone who must be refused.
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.db import connection
+from django_otp import DEVICE_ID_SESSION_KEY
+from django_otp.oath import totp
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from agencies.models import Agency, Membership, Role
+from audit.db import append_only_install, append_only_remove
+
+User = get_user_model()
+PASSWORD = "a-long-and-unguessable-test-passphrase"
+
+
+@pytest.fixture
+def agency_a(db) -> Agency:
+    return Agency.objects.create(name="Northshire Police", code="NSP", country="GB")
+
+
+@pytest.fixture
+def agency_b(db) -> Agency:
+    return Agency.objects.create(name="Rivermark Police", code="RNP", country="NL")
+
+
+def make_member(agency: Agency, role: str, username: str):
+    user = User.objects.create_user(username=username, password=PASSWORD, email=f"{username}@example.org")
+    Membership.objects.create(user=user, agency=agency, role=role)
+    TOTPDevice.objects.create(user=user, name="test", confirmed=True)
+    return user
+
+
+@pytest.fixture
+def alice(agency_a):
+    return make_member(agency_a, Role.INVESTIGATOR, "alice")
+
+
+@pytest.fixture
+def bob(agency_a):
+    return make_member(agency_a, Role.INVESTIGATOR, "bob")
+
+
+@pytest.fixture
+def sam(agency_a):
+    return make_member(agency_a, Role.SUPERVISOR, "sam")
+
+
+@pytest.fixture
+def adam(agency_a):
+    return make_member(agency_a, Role.AGENCY_ADMIN, "adam")
+
+
+@pytest.fixture
+def audrey(agency_a):
+    return make_member(agency_a, Role.AUDITOR, "audrey")
+
+
+@pytest.fixture
+def charlie(agency_b):
+    return make_member(agency_b, Role.INVESTIGATOR, "charlie")
+
+
+@pytest.fixture
+def carl(agency_b):
+    return make_member(agency_b, Role.AGENCY_ADMIN, "carl")
+
+
+def current_code(user) -> str:
+    device = TOTPDevice.objects.get(user=user, confirmed=True)
+    return f"{totp(device.bin_key, step=device.step, t0=device.t0, digits=device.digits):06d}"
+
+
+def login_verified(client, user):
+    """Log `user` in as after password and one-time code (the session django-otp expects)."""
+    client.force_login(user)
+    session = client.session
+    session[DEVICE_ID_SESSION_KEY] = TOTPDevice.objects.get(user=user, confirmed=True).persistent_id
+    session.save()
+    return client
+
+
+@pytest.fixture
+def as_user(client):
+    def _as(user):
+        return login_verified(client, user)
+
+    return _as
+
+
+@pytest.fixture
+def api_client():
+    from rest_framework.test import APIClient
+
+    return APIClient()
+
+
+# --- transactional tests and the append-only audit tables -------------------------------------
+# pytest-django empties every table after a transactional test; the audit triggers (rightly)
+# refuse that. `tx_db` drops the triggers just before the flush, and the next test puts them back
+# before it starts, so every other test runs against the enforced append-only tables.
+
+_triggers_dropped = {"value": False}
+
+
+@pytest.fixture(autouse=True)
+def _audit_triggers_restored(django_db_blocker):
+    if _triggers_dropped["value"]:
+        with django_db_blocker.unblock():
+            append_only_install(connection)
+        _triggers_dropped["value"] = False
+    yield
+
+
+@pytest.fixture
+def tx_db(transactional_db):
+    yield
+    append_only_remove(connection)
+    _triggers_dropped["value"] = True
+
+
+@pytest.fixture
+def live_server_tx(transactional_db, live_server):
+    yield live_server
+    append_only_remove(connection)
+    _triggers_dropped["value"] = True
