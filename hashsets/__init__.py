@@ -1,0 +1,1 @@
+"""Hash sets: known-media hash lists and their metadata. This package stays free of Django."""
