@@ -1,0 +1,146 @@
+"""Web UI for hash sets: list, create, import with progress, conflicts, export."""
+
+from __future__ import annotations
+
+import io
+import tempfile
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.db import transaction
+from django.db.models import Count
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+
+from agencies.decorators import member_required
+from agencies.models import Role
+from audit.actions import Action
+from audit.capture import actor_for_user, audit_record
+from casebridge.errors import CasebridgeError
+from hashsets import selectors, services
+from hashsets.forms import ExportForm, HashSetForm, ImportForm
+from hashsets.formats import FORMATS
+from hashsets.models import Classification
+from hashsets.tasks import hashset_import_task
+
+HASHSET_ROLES = (Role.INVESTIGATOR, Role.SUPERVISOR, Role.AGENCY_ADMIN)
+
+
+def _visible_or_404(request, hashset_id: int):
+    try:
+        return selectors.hashset_get(user=request.user, hashset_id=hashset_id)
+    except CasebridgeError:
+        raise Http404("No such hash set") from None
+
+
+@member_required(*HASHSET_ROLES)
+def hashset_list_view(request: HttpRequest) -> HttpResponse:
+    search = request.GET.get("q", "").strip()
+    sets = selectors.hashsets_visible(user=request.user).order_by("owner__code", "name")
+    if search:
+        sets = sets.filter(name__icontains=search)
+    page = Paginator(sets, 25).get_page(request.GET.get("page"))
+    return render(request, "hashsets/list.html", {"page": page, "search": search})
+
+
+@member_required(*HASHSET_ROLES)
+@require_http_methods(["GET", "POST"])
+def hashset_create_view(request: HttpRequest) -> HttpResponse:
+    form = HashSetForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            hashset = services.hashset_create(acting_user=request.user, **form.cleaned_data)
+        except CasebridgeError as exc:
+            form.add_error(None, exc.message)
+        else:
+            messages.success(request, f"Hash set “{hashset.name}” created. Import a file to fill it.")
+            return redirect("hashset-detail", hashset_id=hashset.pk)
+    return render(request, "hashsets/form.html", {"form": form})
+
+
+@member_required(*HASHSET_ROLES)
+def hashset_detail_view(request: HttpRequest, hashset_id: int) -> HttpResponse:
+    hashset = _visible_or_404(request, hashset_id)
+    with transaction.atomic():
+        audit_record(action=Action.HASHSET_VIEW, actor=actor_for_user(request.user), object_type="hashset", object_id=hashset.pk)
+    live = Classification.objects.filter(hashset=hashset, retracted_at__isnull=True)
+    by_category = {row["category"]: row["n"] for row in live.values("category").annotate(n=Count("id"))}
+    own = hashset.owner_id == request.user.membership.agency_id
+    return render(
+        request,
+        "hashsets/detail.html",
+        {
+            "hashset": hashset,
+            "own": own,
+            "total": sum(by_category.values()),
+            "by_category": sorted(by_category.items()),
+            "imports": selectors.imports_of(hashset=hashset)[:10],
+            "conflicts": selectors.conflicts_in(user=request.user, hashset=hashset, limit=20),
+            "import_form": ImportForm(),
+            "export_form": ExportForm(),
+        },
+    )
+
+
+@member_required(*HASHSET_ROLES)
+@require_POST
+def hashset_import_view(request: HttpRequest, hashset_id: int) -> HttpResponse:
+    hashset = _visible_or_404(request, hashset_id)
+    form = ImportForm(request.POST, request.FILES)
+    if not form.is_valid():
+        messages.error(request, "Choose a file to import.")
+        return redirect("hashset-detail", hashset_id=hashset.pk)
+    upload = form.cleaned_data["file"]
+    if upload.size > settings.HASHSET_UPLOAD_MAX_BYTES:
+        messages.error(request, f"The file is larger than the {settings.HASHSET_UPLOAD_MAX_BYTES:,}-byte limit.")
+        return redirect("hashset-detail", hashset_id=hashset.pk)
+    try:
+        job = services.import_job_create(
+            acting_user=request.user, hashset=hashset, file_name=upload.name, total_bytes=upload.size,
+            scheme=form.cleaned_data["scheme"] or None, dry_run=form.cleaned_data["dry_run"],
+        )  # fmt: skip
+    except CasebridgeError as exc:
+        messages.error(request, exc.message)
+        return redirect("hashset-detail", hashset_id=hashset.pk)
+    upload_dir = Path(settings.MEDIA_ROOT) / "imports"
+    upload_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=upload_dir, delete=False, suffix=".upload") as handle:
+        for chunk in upload.chunks():
+            handle.write(chunk)
+    skip = form.cleaned_data["skip_invalid"]
+    transaction.on_commit(lambda: hashset_import_task.delay(job.pk, handle.name, skip))
+    return redirect("hashset-import", import_id=job.pk)
+
+
+@member_required(*HASHSET_ROLES)
+def hashset_import_status_view(request: HttpRequest, import_id: int) -> HttpResponse:
+    try:
+        job = selectors.import_get(user=request.user, import_id=import_id)
+    except CasebridgeError:
+        raise Http404("No such import") from None
+    percent = services.import_progress(job)
+    if request.GET.get("format") == "json":
+        return JsonResponse({"status": job.status, "percent": percent, "records": job.records, "error": job.error})
+    return render(request, "hashsets/import.html", {"job": job, "percent": percent})
+
+
+@member_required(*HASHSET_ROLES)
+def hashset_export_view(request: HttpRequest, hashset_id: int) -> HttpResponse:
+    hashset = _visible_or_404(request, hashset_id)
+    form = ExportForm(request.GET)
+    if not form.is_valid():
+        messages.error(request, "Choose an export format.")
+        return redirect("hashset-detail", hashset_id=hashset.pk)
+    fmt = form.cleaned_data["format"]
+    spec = FORMATS[fmt]
+    buffer = io.StringIO()
+    services.hashset_export(
+        actor=actor_for_user(request.user), hashset=hashset, fmt=fmt, out=buffer,
+        categories=form.cleaned_data["category"] or None, series=form.cleaned_data["series"] or None,
+    )  # fmt: skip
+    response = StreamingHttpResponse(iter([buffer.getvalue()]), content_type=f"{spec.content_type}; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{hashset.owner.code}-{hashset.pk}-{fmt}{spec.extension}"'
+    return response
