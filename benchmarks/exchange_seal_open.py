@@ -12,8 +12,11 @@ file to a file in the same directory:
 * ``baseline-open``: read chunk, SHA-256, AES-256-GCM decrypt, write - one thread.
 * ``aes-only``: read chunk, AES-256-GCM encrypt, write - one thread.
 
-Reported: median seconds over ``--runs``, throughput in MB/s (10^6 bytes of payload per second),
-ours/baseline throughput ratio (target >= 0.8) and peak RSS (target <= 256 MiB).
+Reported: median seconds over ``--runs``, median and best throughput in MB/s (10^6 bytes of
+payload per second), ours/baseline throughput ratios (target >= 0.8) and peak RSS (target <= 256
+MiB) both as VmHWM (the exec'd image's own peak) and as ru_maxrss (which Linux carries over from
+the parent process across fork/exec, so it is an upper bound). On a shared machine the best run
+is the better estimate of the code's cost; the median shows the noise.
 """
 
 from __future__ import annotations
@@ -233,26 +236,33 @@ def main(argv: list[str] | None = None) -> None:
     summary = {}
     for mode, runs in results.items():
         seconds = statistics.median(r["seconds"] for r in runs)
+        best = min(r["seconds"] for r in runs)
         summary[mode] = {
             "median_seconds": round(seconds, 4),
             "mb_per_s": round(size / seconds / 1e6, 1),
+            "best_mb_per_s": round(size / best / 1e6, 1),
             "ru_maxrss_mib": round(max(r["maxrss_kib"] for r in runs) / 1024, 1),
             "peak_rss_mib": round(max(r["hwm_kib"] or r["maxrss_kib"] for r in runs) / 1024, 1),
             "runs_seconds": [round(r["seconds"], 4) for r in runs],
         }
-    summary["ratio_seal_vs_baseline"] = round(summary["seal"]["mb_per_s"] / summary["baseline-seal"]["mb_per_s"], 3)
-    summary["ratio_open_vs_baseline"] = round(summary["open"]["mb_per_s"] / summary["baseline-open"]["mb_per_s"], 3)
+    for op in ("seal", "open"):
+        for stat in ("mb_per_s", "best_mb_per_s"):
+            ratio = summary[op][stat] / summary[f"baseline-{op}"][stat]
+            summary[f"ratio_{op}_vs_baseline" + ("_best" if stat.startswith("best") else "")] = round(ratio, 3)
 
     print(f"payload {size} bytes ({size / (1 << 30):.3f} GiB), chunk {chunk} bytes, {args.runs} runs, median")
-    print(f"{'mode':<15}{'seconds':>10}{'MB/s':>10}{'VmHWM MiB':>11}{'ru_maxrss MiB':>15}")
+    print(f"{'mode':<15}{'median s':>10}{'MB/s':>10}{'best MB/s':>11}{'VmHWM MiB':>11}{'ru_maxrss MiB':>15}")
     for mode in MODES:
         row = summary[mode]
         print(
-            f"{mode:<15}{row['median_seconds']:>10.3f}{row['mb_per_s']:>10.1f}"
+            f"{mode:<15}{row['median_seconds']:>10.3f}{row['mb_per_s']:>10.1f}{row['best_mb_per_s']:>11.1f}"
             f"{row['peak_rss_mib']:>11.1f}{row['ru_maxrss_mib']:>15.1f}"
         )
-    print(f"seal / baseline-seal throughput: {summary['ratio_seal_vs_baseline']:.3f} (target >= 0.8)")
-    print(f"open / baseline-open throughput: {summary['ratio_open_vs_baseline']:.3f} (target >= 0.8)")
+    for op in ("seal", "open"):
+        print(
+            f"{op} / baseline-{op} throughput: median {summary[f'ratio_{op}_vs_baseline']:.3f}, "
+            f"best {summary[f'ratio_{op}_vs_baseline_best']:.3f} (target >= 0.8)"
+        )
     worst_rss = max(summary["seal"]["peak_rss_mib"], summary["open"]["peak_rss_mib"])
     print(f"peak RSS seal/open: {worst_rss:.1f} MiB (target <= 256)")
     if args.json:

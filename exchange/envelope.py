@@ -152,9 +152,12 @@ class BundleError(Exception):
     def __init__(self, code: str, message: str) -> None:
         if code not in ERROR_CODES:
             raise ValueError(f"unknown bundle error code {code!r}")
-        super().__init__(f"{code}: {message}")
+        super().__init__(code, message)  # args stay (code, message): picklable, e.g. across Celery
         self.code = code
         self.message = message
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
 
 
 class BundleSignatures(NamedTuple):

@@ -119,9 +119,12 @@ class CardError(ValueError):
     """An agency card that does not verify. ``code`` is machine-readable."""
 
     def __init__(self, code: str, message: str) -> None:
-        super().__init__(f"{code}: {message}")
+        super().__init__(code, message)
         self.code = code
         self.message = message
+
+    def __str__(self) -> str:
+        return f"{self.code}: {self.message}"
 
 
 # -- small helpers shared with envelope.py -------------------------------------------------------

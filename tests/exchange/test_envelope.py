@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import pickle
 import struct
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -635,6 +636,8 @@ def test_every_error_code_is_exercised():
     }
     with pytest.raises(ValueError):
         BundleError("nope", "unknown codes are a programming error")
+    error = pickle.loads(pickle.dumps(BundleError("expired", "bundle expired")))
+    assert (error.code, error.message, str(error)) == ("expired", "bundle expired", "expired: bundle expired")
 
 
 # -- known-answer vectors ------------------------------------------------------------------------
