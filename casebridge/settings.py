@@ -294,3 +294,15 @@ if CACHE_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}}
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
+# --- Exchange --------------------------------------------------------------------------------
+# base64 of 32 random bytes; wraps every agency's private keys at rest. Generated under var/ only
+# when DEBUG is on (development); a production node refuses to create keys without it.
+KEY_ENCRYPTION_KEY = env_secret("KEY_ENCRYPTION_KEY")
+KEY_ENCRYPTION_KEY_PREVIOUS = env_secret("KEY_ENCRYPTION_KEY_PREVIOUS")  # during KEK rotation
+EXCHANGE_BUNDLE_DIR = Path(env_str("EXCHANGE_BUNDLE_DIR") or VAR_DIR / "bundles")
+EXCHANGE_MAX_BUNDLE_BYTES = env_int("EXCHANGE_MAX_BUNDLE_BYTES", 2 * 1024**3, minimum=1024)
+EXCHANGE_BUNDLE_LIFETIME_DAYS = env_int("EXCHANGE_BUNDLE_LIFETIME_DAYS", 30, minimum=1)
+EXCHANGE_HTTP_TIMEOUT = env_int("EXCHANGE_HTTP_TIMEOUT", 30, minimum=1)
+EXCHANGE_MAX_ATTEMPTS = env_int("EXCHANGE_MAX_ATTEMPTS", 50, minimum=1)
+CELERY_BEAT_SCHEDULE["exchange-outbox-sweep"] = {"task": "exchange.tasks.outbox_sweep_task", "schedule": 30.0}

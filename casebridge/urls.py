@@ -16,6 +16,8 @@ api_v1 = [
     path("me", MeView.as_view(), name="api-me"),
     path("audit/", include("audit.api_urls")),
     path("", include("hashsets.api_urls")),
+    path("", include("cases.api_urls")),
+    path("exchange/", include("exchange.api_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
 ]
@@ -27,6 +29,8 @@ urlpatterns = [
     path("", include("agencies.urls")),
     path("audit/", include("audit.urls")),
     path("hashsets/", include("hashsets.urls")),
+    path("cases/", include("cases.urls")),
+    path("exchange/", include("exchange.urls")),
     path("api/v1/", include(api_v1)),
     path("operator/", admin.site.urls),
 ]

@@ -1,1 +1,188 @@
-"""Models arrive with this app's issue."""
+"""Keys, partners, sharing agreements and bundles (outbox and inbox).
+
+Private keys are stored only wrapped under the node's key-encryption key (KEY_ENCRYPTION_KEY).
+A bundle is addressed to exactly one recipient agency, so each sender -> recipient pair is one
+stream with contiguous sequence numbers; a share to three partners writes three bundles.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+from agencies.models import Agency
+from hashsets.models import TLP
+
+# TLP order from most to least restrictive; an agreement allows up to (and including) its max TLP.
+TLP_ORDER = [TLP.RED, TLP.AMBER_STRICT, TLP.AMBER, TLP.GREEN, TLP.CLEAR]
+
+
+def tlp_allows(max_tlp: str, tlp: str) -> bool:
+    """True when data marked `tlp` may go under an agreement whose ceiling is `max_tlp`."""
+    return TLP_ORDER.index(TLP(tlp)) >= TLP_ORDER.index(TLP(max_tlp))
+
+
+class AgencyKeySet(models.Model):
+    """One generation of an agency's keys: signing (Ed25519 + ML-DSA-65) and encryption (ML-KEM-768 + X25519)."""
+
+    agency = models.ForeignKey(Agency, on_delete=models.PROTECT, related_name="key_sets")
+    signing_key_id = models.CharField(max_length=40, unique=True)
+    encryption_key_id = models.CharField(max_length=40, unique=True)
+    signing_public = models.BinaryField()
+    encryption_public = models.BinaryField()
+    signing_fingerprint = models.CharField(max_length=40)
+    encryption_fingerprint = models.CharField(max_length=40)
+    signing_private_wrapped = models.BinaryField(null=True, editable=False)
+    encryption_private_wrapped = models.BinaryField(null=True, editable=False)
+    card = models.JSONField(default=dict, blank=True, help_text="The signed agency card that published these keys.")
+    valid_from = models.DateTimeField()
+    valid_until = models.DateTimeField()
+    revoked_at = models.DateTimeField(null=True, blank=True)
+    revoked_reason = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-valid_from"]
+        indexes = [models.Index(fields=["agency", "valid_from"])]
+
+    def __str__(self) -> str:
+        return f"{self.agency.code} keys {self.signing_fingerprint}"
+
+    @property
+    def is_local(self) -> bool:
+        return self.signing_private_wrapped is not None
+
+
+class Partner(models.Model):
+    """A partner agency as seen by one local agency: fingerprints compared out of band or not."""
+
+    class State(models.TextChoices):
+        UNVERIFIED = "unverified", "Unverified"
+        VERIFIED = "verified", "Verified"
+        SUSPENDED = "suspended", "Suspended"
+
+    agency = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="partners")
+    partner = models.ForeignKey(Agency, on_delete=models.PROTECT, related_name="partner_of")
+    state = models.CharField(max_length=12, choices=State.choices, default=State.UNVERIFIED)
+    verified_at = models.DateTimeField(null=True, blank=True)
+    verified_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    # Node-to-node credentials for a partner on another node: the token it presents to us (hashed)
+    # and the token we present to it (wrapped under the KEK).
+    inbound_token_hash = models.BinaryField(null=True, editable=False)
+    outbound_token_wrapped = models.BinaryField(null=True, editable=False)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["agency", "partner"], name="partner_unique_pair")]
+
+    def __str__(self) -> str:
+        return f"{self.agency.code} -> {self.partner.code} ({self.state})"
+
+
+class SharingAgreement(models.Model):
+    """What one local agency sends to and accepts from one partner."""
+
+    partner = models.OneToOneField(Partner, on_delete=models.CASCADE, related_name="agreement")
+    data_types = models.JSONField(default=list, help_text='Kinds of data, e.g. ["hashset", "lead"].')
+    max_tlp = models.CharField(max_length=14, choices=TLP.choices, default=TLP.AMBER)
+    requires_approval = models.BooleanField(default=True, help_text="A supervisor approves each outgoing share.")
+    allow_reshare = models.BooleanField(default=False, help_text="Received data may be passed on (handling code).")
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"agreement {self.partner}"
+
+
+class Stream(models.Model):
+    """Sequence bookkeeping for one sender -> recipient stream, on each side."""
+
+    sender_code = models.CharField(max_length=16)
+    recipient_code = models.CharField(max_length=16)
+    next_out = models.BigIntegerField(default=1, help_text="Next sequence number to give an outgoing bundle.")
+    next_in = models.BigIntegerField(default=1, help_text="Next sequence number expected from the sender.")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["sender_code", "recipient_code"], name="stream_unique")]
+
+
+class ShareRequest(models.Model):
+    """A share waiting for a supervisor (four eyes), or already decided."""
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Awaiting approval"
+        APPROVED = "approved", "Approved and queued"
+        REFUSED = "refused", "Refused"
+
+    agency = models.ForeignKey(Agency, on_delete=models.CASCADE, related_name="share_requests")
+    kind = models.CharField(max_length=40)
+    object_type = models.CharField(max_length=40)
+    object_id = models.CharField(max_length=64)
+    recipients = models.JSONField(default=list)
+    tlp = models.CharField(max_length=14, choices=TLP.choices)
+    purpose = models.CharField(max_length=200, blank=True)
+    summary = models.CharField(max_length=200, blank=True, help_text="What is shared, in words safe to list.")
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    decided_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+
+class Bundle(models.Model):
+    """A bundle in the outbox (we sent it) or the inbox (we received it)."""
+
+    class Direction(models.TextChoices):
+        OUT = "out", "Outgoing"
+        IN = "in", "Incoming"
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Pending delivery"
+        DELIVERED = "delivered", "Delivered"
+        APPLIED = "applied", "Applied"
+        HELD = "held", "Held (waiting for an earlier bundle)"
+        REJECTED = "rejected", "Rejected"
+        QUARANTINED = "quarantined", "Quarantined"
+        DEAD = "dead", "Given up"
+
+    id = models.BigAutoField(primary_key=True)
+    direction = models.CharField(max_length=3, choices=Direction.choices)
+    bundle_id = models.UUIDField(default=uuid.uuid4)
+    kind = models.CharField(max_length=40, blank=True)
+    sender_code = models.CharField(max_length=16, blank=True)
+    recipient_code = models.CharField(max_length=16, blank=True)
+    sequence = models.BigIntegerField(null=True)
+    tlp = models.CharField(max_length=14, blank=True)
+    state = models.CharField(max_length=12, choices=State.choices)
+    path = models.CharField(max_length=300, help_text="The bundle file under VAR_DIR/bundles.")
+    size = models.BigIntegerField(default=0)
+    header = models.JSONField(default=dict, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    reject_code = models.CharField(max_length=40, blank=True)
+    last_error = models.TextField(blank=True)
+    summary = models.CharField(max_length=300, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+    applied_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            # An id is applied once per receiving agency: the replay check and idempotency rest on this.
+            models.UniqueConstraint(
+                fields=["direction", "bundle_id", "recipient_code"], name="bundle_unique_per_direction"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["direction", "state", "next_attempt_at"]),
+            models.Index(fields=["direction", "sender_code", "recipient_code", "sequence"]),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.direction} {self.kind} {self.sender_code}->{self.recipient_code} #{self.sequence} {self.state}"

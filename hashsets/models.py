@@ -176,3 +176,17 @@ class Classification(models.Model):
 
     def __str__(self) -> str:
         return f"{self.agency_id}:{self.category} on media {self.media_id}"
+
+
+class HashSetPublication(models.Model):
+    """What was last published of a hash set to one partner, so the next publication is a delta."""
+
+    hashset = models.ForeignKey(HashSet, on_delete=models.CASCADE, related_name="publications")
+    recipient_code = models.CharField(max_length=16)
+    version = models.PositiveIntegerField()
+    kind = models.CharField(max_length=20)
+    published_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-published_at"]
+        indexes = [models.Index(fields=["hashset", "recipient_code", "published_at"])]

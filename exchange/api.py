@@ -1,0 +1,139 @@
+"""Inter-agency API: the inbox partners push to, the feed they pull from, and agency cards."""
+
+from __future__ import annotations
+
+import tempfile
+
+from django.conf import settings
+from django.http import FileResponse
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.parsers import BaseParser
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
+from rest_framework.views import APIView
+
+from agencies.models import Agency
+from casebridge.api import problem_response
+from casebridge.errors import CasebridgeError, NotFoundError
+from exchange import keystore
+from exchange.authentication import IsPartner, PartnerTokenAuthentication
+from exchange.inbox import inbox_receive
+from exchange.models import Bundle
+
+
+class RawBundleParser(BaseParser):
+    media_type = "application/octet-stream"
+
+    def parse(self, stream, media_type=None, parser_context=None):
+        return stream
+
+
+class InboxView(APIView):
+    """A partner node pushes one bundle (the raw file) addressed to an agency on this node."""
+
+    authentication_classes = [PartnerTokenAuthentication]
+    permission_classes = [IsPartner]
+    parser_classes = [RawBundleParser]
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "partner"
+
+    class InboxResultSerializer(serializers.Serializer):
+        state = serializers.CharField()
+        code = serializers.CharField()
+        bundle_id = serializers.CharField()
+
+    @extend_schema(
+        request={"application/octet-stream": OpenApiTypes.BINARY},
+        responses={202: InboxResultSerializer},
+        summary="Receive a bundle (partner nodes only)",
+    )
+    def post(self, request):
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+        if length > settings.EXCHANGE_MAX_BUNDLE_BYTES:
+            raise CasebridgeError(f"Bundles are limited to {settings.EXCHANGE_MAX_BUNDLE_BYTES:,} bytes.")
+        with tempfile.SpooledTemporaryFile(max_size=8 << 20) as body:
+            copied = 0
+            while chunk := request.stream.read(1 << 20):
+                copied += len(chunk)
+                if copied > settings.EXCHANGE_MAX_BUNDLE_BYTES:
+                    raise CasebridgeError(f"Bundles are limited to {settings.EXCHANGE_MAX_BUNDLE_BYTES:,} bytes.")
+                body.write(chunk)
+            body.seek(0)
+            result = inbox_receive(src=body, via="push")
+        if not result.accepted:
+            response = problem_response(
+                status_code=422, title="Bundle rejected", detail=result.message, extra=None
+            )
+            response.data["code"] = result.code
+            response.data["bundle_id"] = result.bundle_id
+            return response
+        return Response({"state": result.state, "code": result.code, "bundle_id": result.bundle_id}, status=202)
+
+
+class FeedView(APIView):
+    """Bundles addressed to the calling partner after a sequence number, for pulling."""
+
+    authentication_classes = [PartnerTokenAuthentication]
+    permission_classes = [IsPartner]
+
+    class FeedItemSerializer(serializers.Serializer):
+        bundle_id = serializers.UUIDField()
+        kind = serializers.CharField()
+        sequence = serializers.IntegerField()
+        size = serializers.IntegerField()
+        created_at = serializers.DateTimeField()
+
+    @extend_schema(
+        parameters=[OpenApiParameter("after", int, description="Last sequence number already received.")],
+        responses=FeedItemSerializer(many=True),
+        summary="Bundles for the calling partner (pull)",
+    )
+    def get(self, request):
+        partner = request.auth
+        try:
+            after = int(request.query_params.get("after", "0"))
+        except ValueError:
+            raise CasebridgeError("'after' must be an integer sequence number.") from None
+        bundles = Bundle.objects.filter(
+            direction=Bundle.Direction.OUT,
+            sender_code=partner.agency.code,
+            recipient_code=partner.partner.code,
+            sequence__gt=after,
+        ).order_by("sequence")[:500]
+        return Response(self.FeedItemSerializer(bundles, many=True).data)
+
+
+class BundleDownloadView(APIView):
+    authentication_classes = [PartnerTokenAuthentication]
+    permission_classes = [IsPartner]
+
+    @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY}, summary="Download a bundle")
+    def get(self, request, bundle_id):
+        partner = request.auth
+        bundle = Bundle.objects.filter(
+            direction=Bundle.Direction.OUT,
+            bundle_id=bundle_id,
+            sender_code=partner.agency.code,
+            recipient_code=partner.partner.code,
+        ).first()
+        if bundle is None:
+            raise NotFoundError("No such bundle for you.")
+        return FileResponse(open(bundle.path, "rb"), content_type="application/octet-stream")  # noqa: SIM115
+
+
+class AgencyCardView(APIView):
+    """The current signed card of an agency hosted here: public, so partners can fetch it by URL."""
+
+    authentication_classes: list = []
+    permission_classes = [AllowAny]
+
+    @extend_schema(responses={200: OpenApiTypes.OBJECT}, summary="Signed agency card (public)")
+    def get(self, request, code: str):
+        agency = Agency.objects.filter(code=code, hosted_here=True).first()
+        keys = keystore.key_set_current(agency) if agency else None
+        if keys is None:
+            raise NotFoundError("No agency card here under that code.")
+        return Response(keys.card)

@@ -1,0 +1,315 @@
+"""Receiving a bundle: every check, then an atomic, idempotent apply — or quarantine with a reason.
+
+Checks, in order (the first failure decides the reason the sender sees):
+  malformed / too_large      framing and header (exchange.envelope)
+  not_recipient              no agency hosted here is the bundle's recipient
+  unknown_sender             the sender is not a partner of the recipient
+  unverified_partner         fingerprints were never compared out of band (or suspended)
+  unknown_key / key_not_valid / key_revoked
+                             the signing key is not on record, was not valid at creation, or is revoked
+  signature_invalid, expired, key_unwrap_failed, payload_digest_mismatch, chunk_auth_failed,
+  truncated, trailing_data   exchange.envelope.bundle_open
+  replayed                   this bundle id was already received (applied twice = no change)
+  out_of_order               an earlier sequence number is missing: the bundle is held, not lost
+  kind_not_allowed / tlp_not_allowed
+                             the sharing agreement does not cover it
+  apply_refused              the content cannot be applied (reason from the kind's handler)
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from agencies.models import Agency
+from audit.actions import Action, Outcome
+from audit.capture import Actor, audit_record
+from exchange import keystore
+from exchange.envelope import BundleError, bundle_open, bundle_read_header
+from exchange.keys import parse_timestamp
+from exchange.kinds import ApplyContext, ApplyRefused, kind_get
+from exchange.models import AgencyKeySet, Bundle, Partner, Stream, tlp_allows
+from exchange.services import bundle_dir
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ReceiveResult:
+    state: str  # applied, held, duplicate, rejected
+    code: str = ""
+    message: str = ""
+    bundle_id: str = ""
+
+    @property
+    def accepted(self) -> bool:
+        return self.state in {"applied", "held", "duplicate"}
+
+
+class _Reject(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def _partner_actor(code: str) -> Actor:
+    return Actor(type="partner", id=code, name=code, auth="bundle-signature", agency="")
+
+
+def _quarantine(*, path: Path, header: dict, code: str, message: str, via: str) -> ReceiveResult:
+    """Keep the rejected bundle with its reason, and audit the rejection. Nothing is applied."""
+    sender = str((header.get("sender") or {}).get("agency", ""))[:16]
+    entries = [e for e in header.get("recipients") or [] if isinstance(e, dict)]
+    recipient = str(entries[0].get("agency", ""))[:16] if entries else ""
+    sequence = entries[0].get("sequence") if entries else None
+    with transaction.atomic():
+        # Each rejected copy is kept under its own row id (the claimed bundle id stays in the
+        # header): a rejection must never make the id look "seen" to the replay check.
+        kept = bundle_dir() / "quarantine"
+        kept.mkdir(exist_ok=True)
+        target = kept / f"{timezone.now():%Y%m%dT%H%M%S%f}-{path.name}"
+        shutil.copyfile(path, target)
+        Bundle.objects.create(
+            direction=Bundle.Direction.IN,
+            kind=str(header.get("kind", ""))[:40],
+            sender_code=sender,
+            recipient_code=recipient,
+            sequence=sequence if isinstance(sequence, int) else None,
+            tlp=str(header.get("tlp", ""))[:14],
+            state=Bundle.State.QUARANTINED,
+            path=str(target),
+            size=target.stat().st_size,
+            header=header,
+            reject_code=code,
+            last_error=message[:2000],
+        )
+        hosted = Agency.objects.filter(code=recipient, hosted_here=True).exists()
+        audit_record(
+            action=Action.BUNDLE_REJECT,
+            actor=_partner_actor(sender),
+            outcome=Outcome.FAILURE,
+            agency=recipient if hosted else "",
+            object_type="bundle",
+            object_id=str(header.get("bundle_id", ""))[:64],
+            reason=f"{code}: {message}"[:500],
+            details={"via": via, "kind": str(header.get("kind", ""))[:40], "sender": sender},
+        )
+    return ReceiveResult(state="rejected", code=code, message=message, bundle_id=str(header.get("bundle_id", "")))
+
+
+def _sender_keys(recipient: Agency, header: dict) -> AgencyKeySet:
+    sender_code = header["sender"]["agency"]
+    partner = Partner.objects.select_related("partner").filter(agency=recipient, partner__code=sender_code).first()
+    if partner is None:
+        raise _Reject("unknown_sender", f"{sender_code} is not a partner of {recipient.code}")
+    if partner.state != Partner.State.VERIFIED:
+        raise _Reject("unverified_partner", f"{sender_code} is not verified by {recipient.code}")
+    key_set = AgencyKeySet.objects.filter(
+        agency=partner.partner, signing_key_id=header["sender"]["signing_key_id"]
+    ).first()
+    if key_set is None:
+        raise _Reject("unknown_key", f"signing key {header['sender']['signing_key_id']} of {sender_code} is not on record")
+    created = parse_timestamp(header["created"])
+    if key_set.revoked_at is not None:
+        raise _Reject("key_revoked", f"signing key of {sender_code} was revoked on {key_set.revoked_at:%Y-%m-%d}")
+    # Inclusive end: timestamps are whole seconds, and a rotation ends the old key at its own second.
+    if not key_set.valid_from <= created <= key_set.valid_until:
+        raise _Reject("key_not_valid", f"signing key of {sender_code} was not valid when the bundle was created")
+    return key_set
+
+
+def _recipient(header: dict) -> Agency:
+    for entry in header.get("recipients", []):
+        agency = Agency.objects.filter(code=entry.get("agency"), hosted_here=True).first()
+        if agency is not None:
+            return agency
+    raise _Reject("not_recipient", "no agency hosted on this node is a recipient of this bundle")
+
+
+def _open(path: Path, recipient: Agency, sender_keys: AgencyKeySet, header: dict, plaintext: Path) -> dict:
+    enc_key_id = next(e["encryption_key_id"] for e in header["recipients"] if e["agency"] == recipient.code)
+    key_set = AgencyKeySet.objects.filter(agency=recipient, encryption_key_id=enc_key_id).first()
+    if key_set is None or key_set.encryption_private_wrapped is None:
+        raise _Reject("not_recipient", f"{recipient.code} holds no private key {enc_key_id}")
+    with path.open("rb") as src, plaintext.open("wb") as out:
+        return bundle_open(
+            src=src,
+            recipient_code=recipient.code,
+            encryption_private_keys=keystore.encryption_private(key_set),
+            sender_public_keys=keystore.signing_public(sender_keys),
+            out=out,
+        )
+
+
+def _apply(bundle: Bundle, recipient: Agency, header: dict, plaintext: Path) -> str:
+    kind = kind_get(bundle.kind)
+    context = ApplyContext(
+        recipient=recipient, sender=Agency.objects.get(code=bundle.sender_code), header=header, plaintext=plaintext
+    )
+    return kind.apply(context)
+
+
+def inbox_receive(*, src: BinaryIO, via: str) -> ReceiveResult:
+    """Receive one bundle from `src` (local delivery, a push, or a pull)."""
+    scratch = Path(tempfile.mkdtemp(prefix="inbox-", dir=bundle_dir()))
+    try:
+        raw = scratch / "bundle.cbb"
+        with raw.open("wb") as handle:
+            shutil.copyfileobj(src, handle, 1 << 20)
+        header: dict = {}
+        try:
+            with raw.open("rb") as handle:
+                header, _header_bytes, _signatures = bundle_read_header(handle)
+            recipient = _recipient(header)
+            sender_keys = _sender_keys(recipient, header)
+            plaintext = scratch / "payload"
+            try:
+                header = _open(raw, recipient, sender_keys, header, plaintext)
+            except BundleError as exc:
+                raise _Reject(exc.code, str(exc)) from None
+            return _accept(raw=raw, header=header, recipient=recipient, plaintext=plaintext, via=via)
+        except BundleError as exc:
+            return _quarantine(path=raw, header=header, code=exc.code, message=str(exc), via=via)
+        except _Reject as exc:
+            return _quarantine(path=raw, header=header, code=exc.code, message=exc.message, via=via)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _accept(*, raw: Path, header: dict, recipient: Agency, plaintext: Path, via: str) -> ReceiveResult:
+    entry = next(e for e in header["recipients"] if e["agency"] == recipient.code)
+    sender_code = header["sender"]["agency"]
+    bundle_id = header["bundle_id"]
+    existing = Bundle.objects.filter(
+        direction=Bundle.Direction.IN, bundle_id=bundle_id, recipient_code=recipient.code
+    ).exclude(state=Bundle.State.QUARANTINED)
+    if existing.exists():
+        # The same bundle again: a retry after a lost acknowledgement, or a replay. Nothing changes;
+        # the attempt is audited, and the sender is told it was already received.
+        with transaction.atomic():
+            audit_record(
+                action=Action.BUNDLE_REJECT,
+                actor=_partner_actor(sender_code),
+                outcome=Outcome.FAILURE,
+                agency=recipient.code,
+                object_type="bundle",
+                object_id=bundle_id,
+                reason="replayed: this bundle id was already received; nothing applied again",
+                details={"via": via},
+            )
+        return ReceiveResult(state="duplicate", code="replayed", bundle_id=bundle_id)
+    kind = kind_get(header["kind"])
+    partner = Partner.objects.select_related("agreement").get(agency=recipient, partner__code=sender_code)
+    agreement = getattr(partner, "agreement", None)
+    if kind is None or agreement is None or kind.data_type not in agreement.data_types:
+        raise _Reject("kind_not_allowed", f"the sharing agreement does not accept {header['kind']} from {sender_code}")
+    if not tlp_allows(agreement.max_tlp, header["tlp"]):
+        raise _Reject("tlp_not_allowed", f"TLP:{header['tlp']} is above the agreement's TLP:{agreement.max_tlp}")
+    kept = bundle_dir() / "inbox" / f"{bundle_id}.cbb"
+    kept.parent.mkdir(exist_ok=True)
+    shutil.copyfile(raw, kept)
+    payload_copy = kept.with_suffix(".payload")
+    shutil.copyfile(plaintext, payload_copy)
+    try:
+        with transaction.atomic():
+            stream, _ = Stream.objects.get_or_create(sender_code=sender_code, recipient_code=recipient.code)
+            stream = Stream.objects.select_for_update().get(pk=stream.pk)
+            sequence = entry["sequence"]
+            if sequence < stream.next_in:
+                raise _Reject("replayed", f"sequence {sequence} of {sender_code} was already received")
+            bundle = Bundle.objects.create(
+                direction=Bundle.Direction.IN,
+                bundle_id=bundle_id,
+                kind=header["kind"],
+                sender_code=sender_code,
+                recipient_code=recipient.code,
+                sequence=sequence,
+                tlp=header["tlp"],
+                state=Bundle.State.HELD,
+                path=str(kept),
+                size=kept.stat().st_size,
+                header=header,
+                delivered_at=timezone.now(),
+            )
+            audit_record(
+                action=Action.BUNDLE_RECEIVE,
+                actor=_partner_actor(sender_code),
+                agency=recipient.code,
+                object_type="bundle",
+                object_id=bundle_id,
+                purpose={"code": "sharing_agreement", "partner": sender_code},
+                details={"via": via, "kind": header["kind"], "sequence": sequence},
+            )
+            if sequence > stream.next_in:
+                bundle.last_error = f"waiting for sequence {stream.next_in} first"
+                bundle.save(update_fields=["last_error"])
+                return ReceiveResult(state="held", code="out_of_order", message=bundle.last_error, bundle_id=bundle_id)
+    except IntegrityError:
+        return ReceiveResult(state="duplicate", bundle_id=bundle_id)
+    return _apply_ready(sender_code=sender_code, recipient=recipient, first_id=bundle_id)
+
+
+def _apply_ready(*, sender_code: str, recipient: Agency, first_id: str) -> ReceiveResult:
+    """Apply every held bundle of the stream whose turn has come, in sequence order."""
+    result = ReceiveResult(state="held", bundle_id=first_id)
+    while True:
+        with transaction.atomic():
+            stream = Stream.objects.select_for_update().get(sender_code=sender_code, recipient_code=recipient.code)
+            bundle = Bundle.objects.filter(
+                direction=Bundle.Direction.IN,
+                sender_code=sender_code,
+                recipient_code=recipient.code,
+                sequence=stream.next_in,
+                state=Bundle.State.HELD,
+            ).first()
+            if bundle is None:
+                return result
+            payload = Path(bundle.path).with_suffix(".payload")
+            try:
+                with transaction.atomic():
+                    summary = _apply(bundle, recipient, bundle.header, payload)
+                    bundle.state = Bundle.State.APPLIED
+                    bundle.applied_at = timezone.now()
+                    bundle.summary = summary[:300]
+                    bundle.save(update_fields=["state", "applied_at", "summary"])
+                    audit_record(
+                        action=Action.BUNDLE_APPLY,
+                        actor=_partner_actor(sender_code),
+                        agency=recipient.code,
+                        object_type="bundle",
+                        object_id=str(bundle.bundle_id),
+                        purpose={"code": "sharing_agreement", "partner": sender_code},
+                        details={"kind": bundle.kind, "sequence": bundle.sequence, "summary": summary[:200]},
+                    )
+                outcome = ReceiveResult(state="applied", bundle_id=str(bundle.bundle_id))
+            except ApplyRefused as exc:
+                bundle.state = Bundle.State.QUARANTINED
+                bundle.reject_code = "apply_refused"
+                bundle.last_error = str(exc)[:2000]
+                bundle.save(update_fields=["state", "reject_code", "last_error"])
+                audit_record(
+                    action=Action.BUNDLE_REJECT,
+                    actor=_partner_actor(sender_code),
+                    outcome=Outcome.FAILURE,
+                    agency=recipient.code,
+                    object_type="bundle",
+                    object_id=str(bundle.bundle_id),
+                    reason=f"apply_refused: {exc}"[:500],
+                )
+                outcome = ReceiveResult(
+                    state="rejected", code="apply_refused", message=str(exc), bundle_id=str(bundle.bundle_id)
+                )
+            # The stream moves on either way: a refused bundle is quarantined, not blocking the rest.
+            stream.next_in += 1
+            stream.save(update_fields=["next_in"])
+            payload.unlink(missing_ok=True)
+        if str(bundle.bundle_id) == str(first_id):
+            result = outcome

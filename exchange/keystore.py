@@ -1,0 +1,135 @@
+"""Agency key generation, storage wrapped under the node's key-encryption key, and loading."""
+
+from __future__ import annotations
+
+import base64
+import functools
+import os
+from datetime import timedelta
+from pathlib import Path
+
+from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
+from django.utils import timezone
+
+from agencies.models import Agency
+from exchange.keys import (
+    AgencyCard,
+    EncryptionPrivateKeys,
+    EncryptionPublicKeys,
+    SigningPrivateKeys,
+    SigningPublicKeys,
+    card_sign,
+    rewrap,
+    unwrap_private_key,
+    wrap_private_key,
+)
+from exchange.models import AgencyKeySet
+
+KEY_LIFETIME = timedelta(days=730)
+
+
+def _decode_kek(value: str, name: str) -> bytes:
+    try:
+        kek = base64.b64decode(value, validate=True)
+    except ValueError:
+        kek = b""
+    if len(kek) != 32:
+        raise ImproperlyConfigured(f"{name} must be the base64 of 32 random bytes.")
+    return kek
+
+
+@functools.cache
+def node_kek() -> bytes:
+    """The key-encryption key. Development nodes (DEBUG) keep a generated one under var/."""
+    if settings.KEY_ENCRYPTION_KEY:
+        return _decode_kek(settings.KEY_ENCRYPTION_KEY, "KEY_ENCRYPTION_KEY")
+    if not settings.DEBUG and not os.environ.get("CASEBRIDGE_ALLOW_GENERATED_KEK"):
+        raise ImproperlyConfigured(
+            "KEY_ENCRYPTION_KEY (or KEY_ENCRYPTION_KEY_FILE) must be set to create or use agency keys."
+        )
+    path = Path(settings.VAR_DIR) / "key-encryption.key"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(base64.b64encode(os.urandom(32)).decode() + "\n")
+    return _decode_kek(path.read_text().strip(), str(path))
+
+
+def key_set_generate(*, agency: Agency, valid_from=None) -> AgencyKeySet:
+    """A new key generation for a local agency, with a self-signed card. Caller audits and commits."""
+    signing = SigningPrivateKeys.generate()
+    encryption = EncryptionPrivateKeys.generate()
+    # Whole seconds: cards and bundle headers carry second-precision timestamps.
+    valid_from = (valid_from or timezone.now()).replace(microsecond=0)
+    card = AgencyCard(
+        name=agency.name,
+        code=agency.code,
+        country=agency.country,
+        node_url=agency.node_url or "http://127.0.0.1:8000",
+        signing_keys=signing.public_keys(),
+        encryption_keys=encryption.public_keys(),
+        valid_from=valid_from,
+        valid_until=valid_from + KEY_LIFETIME,
+    )
+    kek = node_kek()
+    return AgencyKeySet.objects.create(
+        agency=agency,
+        signing_key_id=signing.key_id,
+        encryption_key_id=encryption.key_id,
+        signing_public=signing.public_keys().to_bytes(),
+        encryption_public=encryption.public_keys().to_bytes(),
+        signing_fingerprint=signing.public_keys().fingerprint,
+        encryption_fingerprint=encryption.public_keys().fingerprint,
+        signing_private_wrapped=wrap_private_key(signing.to_bytes(), kek=kek, key_id=signing.key_id),
+        encryption_private_wrapped=wrap_private_key(encryption.to_bytes(), kek=kek, key_id=encryption.key_id),
+        card=card_sign(card, signing),
+        valid_from=card.valid_from,
+        valid_until=card.valid_until,
+    )
+
+
+def key_set_current(agency: Agency) -> AgencyKeySet | None:
+    now = timezone.now()
+    return (
+        AgencyKeySet.objects.filter(agency=agency, revoked_at__isnull=True, valid_from__lte=now, valid_until__gt=now)
+        .order_by("-valid_from")
+        .first()
+    )
+
+
+def signing_private(key_set: AgencyKeySet) -> SigningPrivateKeys:
+    raw = unwrap_private_key(bytes(key_set.signing_private_wrapped), kek=node_kek(), key_id=key_set.signing_key_id)
+    return SigningPrivateKeys.from_bytes(raw)
+
+
+def encryption_private(key_set: AgencyKeySet) -> EncryptionPrivateKeys:
+    raw = unwrap_private_key(
+        bytes(key_set.encryption_private_wrapped), kek=node_kek(), key_id=key_set.encryption_key_id
+    )
+    return EncryptionPrivateKeys.from_bytes(raw)
+
+
+def signing_public(key_set: AgencyKeySet) -> SigningPublicKeys:
+    return SigningPublicKeys.from_bytes(bytes(key_set.signing_public))
+
+
+def encryption_public(key_set: AgencyKeySet) -> EncryptionPublicKeys:
+    return EncryptionPublicKeys.from_bytes(bytes(key_set.encryption_public))
+
+
+def kek_rotate(*, old_kek: bytes, new_kek: bytes) -> int:
+    """Re-wrap every private key under a new KEK (no downtime: rows are rewritten one by one)."""
+    count = 0
+    for key_set in AgencyKeySet.objects.filter(signing_private_wrapped__isnull=False).iterator():
+        key_set.signing_private_wrapped = rewrap(
+            bytes(key_set.signing_private_wrapped), old_kek, new_kek, key_id=key_set.signing_key_id
+        )
+        key_set.encryption_private_wrapped = rewrap(
+            bytes(key_set.encryption_private_wrapped), old_kek, new_kek, key_id=key_set.encryption_key_id
+        )
+        key_set.save(update_fields=["signing_private_wrapped", "encryption_private_wrapped"])
+        count += 1
+    node_kek.cache_clear()
+    return count

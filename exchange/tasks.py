@@ -1,0 +1,21 @@
+from __future__ import annotations
+
+from celery import shared_task
+
+
+@shared_task(name="exchange.tasks.outbox_deliver_task", acks_late=True, ignore_result=True)
+def outbox_deliver_task(bundle_pk: int) -> None:
+    from exchange.delivery import outbox_deliver
+
+    outbox_deliver(bundle_pk)
+
+
+@shared_task(name="exchange.tasks.outbox_sweep_task", ignore_result=True)
+def outbox_sweep_task() -> int:
+    """Re-enqueue every due outbox bundle: a lost broker message or a dead worker only delays delivery."""
+    from exchange.delivery import outbox_due
+
+    due = outbox_due()
+    for pk in due:
+        outbox_deliver_task.delay(pk)
+    return len(due)
