@@ -69,6 +69,13 @@ class Action(models.TextChoices):
     BUNDLE_RECEIVE = "bundle.receive", "Bundle received"
     BUNDLE_APPLY = "bundle.apply", "Bundle applied"
     BUNDLE_REJECT = "bundle.reject", "Bundle rejected"
+    # cases (added with the cases issue)
+    CASE_EXPORT = "case.export", "Case data exported"
+    ATTACHMENT_ADD = "attachment.add", "Attachment added"
+    ATTACHMENT_VIEW = "attachment.view", "Attachment downloaded"
+    LEAD_LIST = "lead.list", "Leads listed"
+    SHARE_REJECT = "share.reject", "Share rejected"
+    IDENTIFIER_ADD = "identifier.add", "Target identifier added"
 
 
 class Outcome(models.TextChoices):
