@@ -39,6 +39,9 @@ def _seed_from_file(path: Path) -> bytes:
 def audit_signing_key() -> Ed25519PrivateKey:
     if settings.AUDIT_SIGNING_KEY:
         seed = _seed_from_setting(settings.AUDIT_SIGNING_KEY)
+    elif not settings.DEBUG:
+        # Containers of one node must share one key: a generated per-container key would fork the log.
+        raise ImproperlyConfigured("AUDIT_SIGNING_KEY (or AUDIT_SIGNING_KEY_FILE) must be set when DEBUG is off.")
     else:
         seed = _seed_from_file(Path(settings.VAR_DIR) / "audit-signing.key")
     return Ed25519PrivateKey.from_private_bytes(seed)

@@ -23,8 +23,8 @@ current_request: ContextVar[RequestContext | None] = ContextVar("current_request
 
 
 def client_address(request: HttpRequest) -> str:
-    # REMOTE_ADDR only: X-Forwarded-For is client-controlled unless a trusted proxy rewrites it,
-    # and the deployment guide configures the proxy to set REMOTE_ADDR (gunicorn --forwarded-allow-ips).
+    # REMOTE_ADDR only: X-Forwarded-For is client-controlled. Behind a proxy, the deployment guide
+    # has the proxy speak the PROXY protocol to gunicorn (--proxy-protocol), which sets REMOTE_ADDR.
     return request.META.get("REMOTE_ADDR", "") or ""
 
 

@@ -185,7 +185,7 @@ CSRF_COOKIE_NAME = "__Host-csrftoken" if _secure else "csrftoken"
 SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
 SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000, minimum=0)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
-SECURE_HSTS_PRELOAD = not DEBUG
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", not DEBUG)
 if env_bool("TRUST_X_FORWARDED_PROTO", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
@@ -261,7 +261,8 @@ CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 660, minimum=1)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 CELERY_BEAT_SCHEDULE = {
-    "audit-integrate": {"task": "audit.tasks.audit_integrate_task", "schedule": 1.0},
+    # Periodic messages expire so they do not pile up in Redis while every worker is down.
+    "audit-integrate": {"task": "audit.tasks.audit_integrate_task", "schedule": 1.0, "options": {"expires": 5}},
 }
 
 # --- Audit ----------------------------------------------------------------------------------
@@ -305,4 +306,8 @@ EXCHANGE_MAX_BUNDLE_BYTES = env_int("EXCHANGE_MAX_BUNDLE_BYTES", 2 * 1024**3, mi
 EXCHANGE_BUNDLE_LIFETIME_DAYS = env_int("EXCHANGE_BUNDLE_LIFETIME_DAYS", 30, minimum=1)
 EXCHANGE_HTTP_TIMEOUT = env_int("EXCHANGE_HTTP_TIMEOUT", 30, minimum=1)
 EXCHANGE_MAX_ATTEMPTS = env_int("EXCHANGE_MAX_ATTEMPTS", 50, minimum=1)
-CELERY_BEAT_SCHEDULE["exchange-outbox-sweep"] = {"task": "exchange.tasks.outbox_sweep_task", "schedule": 30.0}
+CELERY_BEAT_SCHEDULE["exchange-outbox-sweep"] = {
+    "task": "exchange.tasks.outbox_sweep_task",
+    "schedule": 30.0,
+    "options": {"expires": 60},
+}

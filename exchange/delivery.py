@@ -24,7 +24,6 @@ from agencies.models import Agency
 from audit.actions import Action, Outcome
 from audit.capture import SYSTEM_ACTOR, audit_record
 from exchange import keystore
-from exchange.keys import unwrap_private_key
 from exchange.models import Bundle, Partner
 
 logger = logging.getLogger(__name__)
@@ -65,10 +64,7 @@ def _outbound_token(bundle: Bundle) -> str:
     partner = Partner.objects.get(agency__code=bundle.sender_code, partner__code=bundle.recipient_code)
     if partner.outbound_token_wrapped is None:
         raise RuntimeError(f"no token for calling {bundle.recipient_code}'s node; an admin must set it")
-    raw = unwrap_private_key(
-        bytes(partner.outbound_token_wrapped), kek=keystore.node_kek(), key_id=f"partner-token-{partner.pk}"
-    )
-    return raw.decode()
+    return keystore.unwrap(bytes(partner.outbound_token_wrapped), key_id=f"partner-token-{partner.pk}").decode()
 
 
 def _deliver_http(bundle: Bundle, recipient: Agency) -> DeliveryOutcome:

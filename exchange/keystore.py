@@ -16,6 +16,7 @@ from agencies.models import Agency
 from exchange.keys import (
     AgencyCard,
     EncryptionPrivateKeys,
+    KeyWrapError,
     EncryptionPublicKeys,
     SigningPrivateKeys,
     SigningPublicKeys,
@@ -55,6 +56,24 @@ def node_kek() -> bytes:
         with os.fdopen(fd, "w") as handle:
             handle.write(base64.b64encode(os.urandom(32)).decode() + "\n")
     return _decode_kek(path.read_text().strip(), str(path))
+
+
+def previous_kek() -> bytes | None:
+    """The KEK being rotated away from, if a rotation is in progress (KEY_ENCRYPTION_KEY_PREVIOUS)."""
+    if not settings.KEY_ENCRYPTION_KEY_PREVIOUS:
+        return None
+    return _decode_kek(settings.KEY_ENCRYPTION_KEY_PREVIOUS, "KEY_ENCRYPTION_KEY_PREVIOUS")
+
+
+def unwrap(blob: bytes, *, key_id: str) -> bytes:
+    """Unwrap under the current KEK, or the previous one while a KEK rotation is under way."""
+    try:
+        return unwrap_private_key(blob, kek=node_kek(), key_id=key_id)
+    except KeyWrapError:
+        old = previous_kek()
+        if old is None:
+            raise
+        return unwrap_private_key(blob, kek=old, key_id=key_id)
 
 
 def key_set_generate(*, agency: Agency, valid_from=None) -> AgencyKeySet:
@@ -100,14 +119,11 @@ def key_set_current(agency: Agency) -> AgencyKeySet | None:
 
 
 def signing_private(key_set: AgencyKeySet) -> SigningPrivateKeys:
-    raw = unwrap_private_key(bytes(key_set.signing_private_wrapped), kek=node_kek(), key_id=key_set.signing_key_id)
-    return SigningPrivateKeys.from_bytes(raw)
+    return SigningPrivateKeys.from_bytes(unwrap(bytes(key_set.signing_private_wrapped), key_id=key_set.signing_key_id))
 
 
 def encryption_private(key_set: AgencyKeySet) -> EncryptionPrivateKeys:
-    raw = unwrap_private_key(
-        bytes(key_set.encryption_private_wrapped), kek=node_kek(), key_id=key_set.encryption_key_id
-    )
+    raw = unwrap(bytes(key_set.encryption_private_wrapped), key_id=key_set.encryption_key_id)
     return EncryptionPrivateKeys.from_bytes(raw)
 
 
@@ -120,9 +136,19 @@ def encryption_public(key_set: AgencyKeySet) -> EncryptionPublicKeys:
 
 
 def kek_rotate(*, old_kek: bytes, new_kek: bytes) -> int:
-    """Re-wrap every private key under a new KEK (no downtime: rows are rewritten one by one)."""
+    """Re-wrap every private key under a new KEK.
+
+    No downtime: run with KEY_ENCRYPTION_KEY=new and KEY_ENCRYPTION_KEY_PREVIOUS=old, so every
+    process unwraps rows in either state while they are rewritten one by one; then drop PREVIOUS.
+    A row already under the new KEK is left as it is, so the command can be re-run after a crash.
+    """
     count = 0
     for key_set in AgencyKeySet.objects.filter(signing_private_wrapped__isnull=False).iterator():
+        try:
+            unwrap_private_key(bytes(key_set.signing_private_wrapped), kek=new_kek, key_id=key_set.signing_key_id)
+            continue  # already re-wrapped
+        except KeyWrapError:
+            pass
         key_set.signing_private_wrapped = rewrap(
             bytes(key_set.signing_private_wrapped), old_kek, new_kek, key_id=key_set.signing_key_id
         )
@@ -131,5 +157,17 @@ def kek_rotate(*, old_kek: bytes, new_kek: bytes) -> int:
         )
         key_set.save(update_fields=["signing_private_wrapped", "encryption_private_wrapped"])
         count += 1
+    from exchange.models import Partner
+
+    for partner in Partner.objects.filter(outbound_token_wrapped__isnull=False).iterator():
+        try:
+            unwrap_private_key(bytes(partner.outbound_token_wrapped), kek=new_kek, key_id=f"partner-token-{partner.pk}")
+            continue
+        except KeyWrapError:
+            pass
+        partner.outbound_token_wrapped = rewrap(
+            bytes(partner.outbound_token_wrapped), old_kek, new_kek, key_id=f"partner-token-{partner.pk}"
+        )
+        partner.save(update_fields=["outbound_token_wrapped"])
     node_kek.cache_clear()
     return count

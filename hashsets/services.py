@@ -29,7 +29,7 @@ class _DryRunDone(Exception):
     """Raised inside the import transaction to roll a dry run back after counting."""
 
 
-def _require_curator(user, hashset: HashSet | None = None) -> None:
+def require_curator(user, hashset: HashSet | None = None) -> None:
     membership = membership_of(user)
     allowed = membership is not None and membership.role in CURATOR_ROLES
     if allowed and hashset is not None:
@@ -50,7 +50,7 @@ def _require_curator(user, hashset: HashSet | None = None) -> None:
 def hashset_create(
     *, acting_user, name: str, description: str = "", tlp: str = TLP.AMBER, scheme: str = Scheme.VIC_US
 ) -> HashSet:
-    _require_curator(acting_user)
+    require_curator(acting_user)
     agency = acting_user.membership.agency
     name = name.strip()
     if not name:
@@ -76,7 +76,7 @@ def import_job_create(
     *, acting_user, hashset: HashSet, file_name: str, total_bytes: int, scheme: str | None, dry_run: bool = False
 ) -> HashSetImport:
     if acting_user is not None:
-        _require_curator(acting_user, hashset)
+        require_curator(acting_user, hashset)
     return HashSetImport.objects.create(
         hashset=hashset,
         started_by=acting_user,

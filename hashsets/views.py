@@ -36,6 +36,15 @@ def _visible_or_404(request, hashset_id: int):
         raise Http404("No such hash set") from None
 
 
+def _publishable_partners(user) -> list[str]:
+    from exchange.models import Partner
+
+    partners = Partner.objects.filter(agency=user.membership.agency, state=Partner.State.VERIFIED).select_related(
+        "partner", "agreement"
+    )
+    return [p.partner.code for p in partners if "hashset" in getattr(p, "agreement", None).data_types]
+
+
 @member_required(*HASHSET_ROLES)
 def hashset_list_view(request: HttpRequest) -> HttpResponse:
     search = request.GET.get("q", "").strip()
@@ -80,6 +89,7 @@ def hashset_detail_view(request: HttpRequest, hashset_id: int) -> HttpResponse:
             "imports": selectors.imports_of(hashset=hashset)[:10],
             "conflicts": selectors.conflicts_in(user=request.user, hashset=hashset, limit=20),
             "import_form": ImportForm(),
+            "partners": _publishable_partners(request.user) if own else [],
             "export_form": ExportForm(),
         },
     )
@@ -144,3 +154,25 @@ def hashset_export_view(request: HttpRequest, hashset_id: int) -> HttpResponse:
     response = StreamingHttpResponse(iter([buffer.getvalue()]), content_type=f"{spec.content_type}; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{hashset.owner.code}-{hashset.pk}-{fmt}{spec.extension}"'
     return response
+
+
+@member_required(*HASHSET_ROLES)
+@require_POST
+def hashset_publish_view(request: HttpRequest, hashset_id: int) -> HttpResponse:
+    """Publish to the chosen partners: a snapshot the first time, then deltas."""
+    from exchange.services import ShareRefused
+    from hashsets.exchange_kinds import hashset_publish
+
+    hashset = _visible_or_404(request, hashset_id)
+    codes = request.POST.getlist("recipients")
+    if not codes:
+        messages.error(request, "Choose at least one partner to publish to.")
+        return redirect("hashset-detail", hashset_id=hashset.pk)
+    try:
+        services.require_curator(request.user, hashset)
+        bundles = hashset_publish(acting_user=request.user, hashset=hashset, recipient_codes=codes)
+    except (ShareRefused, CasebridgeError) as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"Version {hashset.version + 1} queued for {', '.join(codes)} ({len(bundles)} bundle(s)).")
+    return redirect("hashset-detail", hashset_id=hashset.pk)

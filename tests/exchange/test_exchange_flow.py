@@ -291,3 +291,25 @@ def test_remote_partner_down_means_retry_with_backoff(adam, alice, agency_a, nsp
     bundle.refresh_from_db()
     assert bundle.state == "pending" and bundle.attempts == 1 and bundle.next_attempt_at > timezone.now()
     assert outbox_deliver(bundle.pk) is None  # not due yet: nobody delivers it twice at once
+
+
+def test_kek_rotation_rewraps_keys_without_losing_them(partnership, agency_a, agency_b, settings):
+    import base64
+    import os
+
+    from django.core.management import call_command
+
+    from exchange import keystore
+
+    old = settings.KEY_ENCRYPTION_KEY
+    new = base64.b64encode(os.urandom(32)).decode()
+    settings.KEY_ENCRYPTION_KEY, settings.KEY_ENCRYPTION_KEY_PREVIOUS = new, old
+    keystore.node_kek.cache_clear()
+    try:
+        data = craft(sender=agency_a, recipient=agency_b)  # works mid-rotation through the previous KEK
+        call_command("rotate_kek")
+        settings.KEY_ENCRYPTION_KEY_PREVIOUS = None
+        assert _receive(data).state == "applied"  # the recipient's key now unwraps under the new KEK alone
+    finally:
+        settings.KEY_ENCRYPTION_KEY, settings.KEY_ENCRYPTION_KEY_PREVIOUS = old, None
+        keystore.node_kek.cache_clear()
