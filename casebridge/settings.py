@@ -306,6 +306,11 @@ EXCHANGE_MAX_BUNDLE_BYTES = env_int("EXCHANGE_MAX_BUNDLE_BYTES", 2 * 1024**3, mi
 EXCHANGE_BUNDLE_LIFETIME_DAYS = env_int("EXCHANGE_BUNDLE_LIFETIME_DAYS", 30, minimum=1)
 EXCHANGE_HTTP_TIMEOUT = env_int("EXCHANGE_HTTP_TIMEOUT", 30, minimum=1)
 EXCHANGE_MAX_ATTEMPTS = env_int("EXCHANGE_MAX_ATTEMPTS", 50, minimum=1)
+CELERY_BEAT_SCHEDULE["exchange-witness"] = {
+    "task": "exchange.tasks.witness_all_task",
+    "schedule": float(env_int("WITNESS_INTERVAL_SECONDS", 300, minimum=10)),
+    "options": {"expires": 120},
+}
 CELERY_BEAT_SCHEDULE["exchange-outbox-sweep"] = {
     "task": "exchange.tasks.outbox_sweep_task",
     "schedule": 30.0,

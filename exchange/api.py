@@ -137,3 +137,56 @@ class AgencyCardView(APIView):
         if keys is None:
             raise NotFoundError("No agency card here under that code.")
         return Response(keys.card)
+
+
+class WitnessView(APIView):
+    """Partner nodes ask this node to cosign their audit checkpoints (and what it last cosigned)."""
+
+    authentication_classes = [PartnerTokenAuthentication]
+    permission_classes = [IsPartner]
+
+    class WitnessRequestSerializer(serializers.Serializer):
+        note = serializers.CharField(max_length=10_000, trim_whitespace=False)
+        old_size = serializers.IntegerField(min_value=0)
+        proof = serializers.ListField(child=serializers.CharField(max_length=64), max_length=128)
+        log_vkey = serializers.CharField(max_length=300)
+
+    class WitnessStateSerializer(serializers.Serializer):
+        last_size = serializers.IntegerField()
+
+    class CosignatureSerializer(serializers.Serializer):
+        line = serializers.CharField()
+        vkey = serializers.CharField()
+
+    @extend_schema(
+        parameters=[OpenApiParameter("origin", str, required=True)],
+        responses=WitnessStateSerializer,
+        summary="Last size of your log this node cosigned",
+    )
+    def get(self, request):
+        from exchange.models import WitnessedLog
+
+        log = WitnessedLog.objects.filter(origin=request.query_params.get("origin", ""), partner=request.auth).first()
+        return Response({"last_size": log.last_size if log else 0})
+
+    @extend_schema(request=WitnessRequestSerializer, responses=CosignatureSerializer, summary="Cosign a checkpoint")
+    def post(self, request):
+        import base64
+        import binascii
+
+        from exchange.witness import checkpoint_cosign
+
+        data = self.WitnessRequestSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        try:
+            proof = [base64.b64decode(h, validate=True) for h in data.validated_data["proof"]]
+        except binascii.Error:
+            raise CasebridgeError("proof hashes must be base64.") from None
+        cosigned = checkpoint_cosign(
+            partner=request.auth,
+            note_text=data.validated_data["note"],
+            old_size=data.validated_data["old_size"],
+            proof=proof,
+            log_vkey=data.validated_data["log_vkey"],
+        )
+        return Response({"line": cosigned.line, "vkey": cosigned.vkey})

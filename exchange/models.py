@@ -186,3 +186,24 @@ class Bundle(models.Model):
 
     def __str__(self) -> str:
         return f"{self.direction} {self.kind} {self.sender_code}->{self.recipient_code} #{self.sequence} {self.state}"
+
+
+class WitnessedLog(models.Model):
+    """A partner node's audit log that this node witnesses: the last checkpoint we cosigned.
+
+    The log's verifier key is pinned on the first submission made with the partner's token
+    (shown to admins for comparison); from then on every new checkpoint must be signed by it
+    and be consistent with the last one cosigned, or it is refused as a rewritten history.
+    """
+
+    partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="witnessed_logs")
+    origin = models.CharField(max_length=200)
+    vkey = models.CharField(max_length=300)
+    last_size = models.BigIntegerField(default=0)
+    last_root = models.BinaryField(null=True)
+    last_note = models.TextField(blank=True)
+    alarm = models.TextField(blank=True, help_text="Set when the log presented an inconsistent history.")
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["origin"], name="witnessed_log_unique_origin")]

@@ -19,3 +19,11 @@ def outbox_sweep_task() -> int:
     for pk in due:
         outbox_deliver_task.delay(pk)
     return len(due)
+
+
+@shared_task(name="exchange.tasks.witness_all_task", ignore_result=True)
+def witness_all_task() -> int:
+    """Ask every remote partner node to cosign our latest audit checkpoint."""
+    from exchange.witness import witness_all
+
+    return witness_all()

@@ -1,0 +1,172 @@
+"""Witnessing: partner nodes cosign each other's audit checkpoints (C2SP tlog-cosignature).
+
+The log's node sends its latest signed checkpoint with a consistency proof from the size this
+witness last cosigned. The witness checks the signature (with the pinned log key) and the proof,
+and only then cosigns. A history that does not extend what it cosigned before raises an alarm,
+is refused, and is audited on both sides: a rewritten log then contradicts what partners hold.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from audit import merkle, note
+from audit.actions import Action, Outcome
+from audit.capture import SYSTEM_ACTOR, Actor, audit_record
+from audit.keys import audit_key_name, audit_public_key_bytes, audit_signing_key
+from audit.models import AuditCosignature
+from audit.selectors import checkpoint_latest, consistency_proof
+from casebridge.errors import CasebridgeError, ConflictError
+from exchange import keystore
+from exchange.models import Partner, WitnessedLog
+
+
+def witness_vkey() -> str:
+    """This node's cosigner key (type 0x04), derived from its audit key."""
+    return note.cosigner_vkey(audit_key_name(), audit_public_key_bytes())
+
+
+@dataclass(frozen=True)
+class Cosigned:
+    line: str
+    vkey: str
+
+
+def checkpoint_cosign(*, partner: Partner, note_text: str, old_size: int, proof: list[bytes], log_vkey: str) -> Cosigned:
+    """Witness side: verify and cosign a partner log's checkpoint, or refuse (ConflictError on rewrite)."""
+    actor = Actor(type="partner", id=partner.partner.code, name=partner.partner.code, auth="partner-token")
+    with transaction.atomic():
+        try:
+            checkpoint = note.checkpoint_verify(note_text, vkey=log_vkey)
+        except (note.NoteError, ValueError) as exc:
+            raise CasebridgeError(f"The checkpoint does not verify: {exc}") from None
+        log = WitnessedLog.objects.select_for_update().filter(origin=checkpoint.origin).first()
+        if log is None:
+            log = WitnessedLog.objects.create(partner=partner, origin=checkpoint.origin, vkey=log_vkey)
+        if log.partner_id != partner.pk or log.vkey != log_vkey:
+            raise CasebridgeError("This log is witnessed for another partner or under another key.")
+        problem = ""
+        if checkpoint.size < log.last_size:
+            problem = f"the tree shrank from {log.last_size} to {checkpoint.size}"
+        elif log.last_size and old_size != log.last_size:
+            problem = f"the proof starts at size {old_size}, but the last cosigned size is {log.last_size}"
+        elif log.last_size and not merkle.verify_consistency(
+            log.last_size, checkpoint.size, bytes(log.last_root), checkpoint.root_hash, proof
+        ):
+            problem = f"size {checkpoint.size} is not consistent with the cosigned size {log.last_size}"
+        if problem:
+            log.alarm = f"{timezone.now():%Y-%m-%d %H:%M:%S} UTC: {problem}"
+            log.save(update_fields=["alarm"])
+            audit_record(
+                action=Action.CHECKPOINT_COSIGN,
+                actor=actor,
+                outcome=Outcome.FAILURE,
+                object_type="witnessed_log",
+                object_id=log.pk,
+                reason=f"ALARM: {problem}",
+                details={"origin": checkpoint.origin, "size": checkpoint.size},
+            )
+    if problem:
+        raise ConflictError(f"Refused to cosign: {problem}. The log may have been rewritten.")
+    with transaction.atomic():
+        line = note.cosignature_sign(
+            checkpoint, name=audit_key_name(), private_key=audit_signing_key(), timestamp=int(time.time())
+        )
+        WitnessedLog.objects.filter(pk=log.pk).update(
+            last_size=checkpoint.size, last_root=checkpoint.root_hash, last_note=note_text, updated_at=timezone.now()
+        )
+        audit_record(
+            action=Action.CHECKPOINT_COSIGN,
+            actor=actor,
+            object_type="witnessed_log",
+            object_id=log.pk,
+            details={"origin": checkpoint.origin, "size": checkpoint.size},
+        )
+    return Cosigned(line=line, vkey=witness_vkey())
+
+
+def _post_json(url: str, token: str, body: dict) -> dict:
+    request = urllib.request.Request(  # noqa: S310 - the partner's configured node URL
+        url,
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json", "Authorization": f"Partner {token}"},
+    )
+    with urllib.request.urlopen(request, timeout=settings.EXCHANGE_HTTP_TIMEOUT) as response:  # noqa: S310
+        return json.loads(response.read())
+
+
+def _get_json(url: str, token: str) -> dict:
+    request = urllib.request.Request(url, headers={"Authorization": f"Partner {token}"})  # noqa: S310
+    with urllib.request.urlopen(request, timeout=settings.EXCHANGE_HTTP_TIMEOUT) as response:  # noqa: S310
+        return json.loads(response.read())
+
+
+def witness_request(*, partner: Partner) -> AuditCosignature | None:
+    """Log side: ask a remote partner's node to cosign our latest checkpoint; store its cosignature."""
+    latest = checkpoint_latest()
+    if latest is None or partner.partner.hosted_here or partner.outbound_token_wrapped is None:
+        return None
+    token = keystore.unwrap(bytes(partner.outbound_token_wrapped), key_id=f"partner-token-{partner.pk}").decode()
+    base = partner.partner.node_url.rstrip("/") + "/api/v1/exchange/witness"
+    state = _get_json(f"{base}?origin={urllib.request.quote(settings.AUDIT_ORIGIN)}", token)
+    old_size = int(state.get("last_size", 0))
+    if old_size > latest.size:
+        raise ConflictError(f"{partner.partner.code} has cosigned size {old_size}, beyond our tree: investigate.")
+    proof = consistency_proof(first=old_size, second=latest.size)["consistency_path"] if 0 < old_size else []
+    body = {
+        "note": latest.note,
+        "old_size": old_size,
+        "proof": [base64.b64encode(h).decode() for h in proof],
+        "log_vkey": note.vkey_from_public_key(audit_key_name(), audit_public_key_bytes()),
+    }
+    try:
+        answer = _post_json(base, token, body)
+    except urllib.error.HTTPError as exc:
+        with transaction.atomic():
+            audit_record(
+                action=Action.CHECKPOINT_COSIGN,
+                actor=SYSTEM_ACTOR,
+                outcome=Outcome.FAILURE,
+                object_type="audit_checkpoint",
+                object_id=latest.size,
+                reason=f"{partner.partner.code} refused: HTTP {exc.code}",
+            )
+        raise
+    note.cosignature_verify(note.note_open(latest.note)[0], answer["line"], vkey=answer["vkey"])
+    with transaction.atomic():
+        cosignature = AuditCosignature.objects.create(
+            checkpoint_size=latest.size,
+            witness=note.parse_vkey(answer["vkey"]).name,
+            vkey=answer["vkey"],
+            line=answer["line"],
+            created_at=timezone.now(),
+        )
+        audit_record(
+            action=Action.CHECKPOINT_COSIGN,
+            actor=SYSTEM_ACTOR,
+            object_type="audit_checkpoint",
+            object_id=latest.size,
+            details={"witness": partner.partner.code},
+        )
+    return cosignature
+
+
+def witness_all() -> int:
+    done = 0
+    for partner in Partner.objects.filter(state=Partner.State.VERIFIED, partner__hosted_here=False).select_related("partner"):
+        try:
+            if witness_request(partner=partner) is not None:
+                done += 1
+        except (OSError, CasebridgeError, ValueError, KeyError):
+            continue  # retried at the next run; failures are audited where they were decided
+    return done
