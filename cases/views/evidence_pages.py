@@ -1,0 +1,185 @@
+"""Evidence pages: add digests (paste or upload), triage with filters and bulk classification,
+re-match, and the evidence export (digests and match results as CSV)."""
+
+from __future__ import annotations
+
+import csv
+import io
+import tempfile
+from pathlib import Path
+
+from django.conf import settings
+from django.contrib import messages
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_http_methods, require_POST
+
+from agencies.decorators import member_required
+from casebridge.errors import CasebridgeError
+from cases import forms, selectors, services
+from cases.access import Access
+from cases.charts import triage_bars
+from cases.views._common import WORK_ROLES, case_or_404, refusable
+
+TRIAGE_PAGE_SIZES = (50, 100, 250, 500)
+
+
+@member_required(*WORK_ROLES)
+@refusable
+@require_http_methods(["GET", "POST"])
+def evidence_add_view(request: HttpRequest, case_id: int) -> HttpResponse:
+    context = case_or_404(request, case_id, Access.WRITE, "evidence")
+    paste_form = forms.EvidencePasteForm(request.POST if request.POST.get("mode") == "paste" else None)
+    upload_form = forms.EvidenceUploadForm(
+        request.POST if request.POST.get("mode") == "upload" else None,
+        request.FILES if request.POST.get("mode") == "upload" else None,
+    )
+    error = ""
+    if request.method == "POST":
+        try:
+            if request.POST.get("mode") == "upload" and upload_form.is_valid():
+                upload = upload_form.cleaned_data["file"]
+                if upload.size > settings.HASHSET_UPLOAD_MAX_BYTES:
+                    raise CasebridgeError(f"The file is larger than the {settings.HASHSET_UPLOAD_MAX_BYTES:,}-byte limit.")
+                parsed = _parse_upload(upload)
+            elif request.POST.get("mode") == "paste" and paste_form.is_valid():
+                parsed = services.evidence_parse_pasted(paste_form.cleaned_data["hashes"])
+            else:
+                raise CasebridgeError("Paste digests or choose a file.")
+            result = services.evidence_add(acting_user=request.user, context=context, parsed=parsed)
+        except CasebridgeError as exc:
+            error = exc.message
+        else:
+            text = (
+                f"{result.added} item{'s' if result.added != 1 else ''} added: {result.known} known, "
+                f"{result.near} near match{'es' if result.near != 1 else ''}, {result.unknown} unknown."
+            )
+            if result.duplicates:
+                text += f" {result.duplicates} already in the case."
+            if result.skipped:
+                text += f" {result.skipped} manifest rows skipped (files that could not be hashed)."
+            if result.hits:
+                text += f" {result.hits} other case{'s' if result.hits != 1 else ''} hold this new material: see Deconfliction."
+            messages.success(request, text)
+            return redirect("case-triage", case_id=context.case.pk)
+    return render(
+        request,
+        "cases/evidence_add.html",
+        {"ctx": context, "case": context.case, "paste_form": paste_form, "upload_form": upload_form, "error": error},
+        status=400 if error else 200,
+    )
+
+
+def _parse_upload(upload):
+    upload_dir = Path(settings.MEDIA_ROOT) / "evidence-uploads"
+    upload_dir.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=upload_dir, suffix=".upload") as handle:
+        for chunk in upload.chunks():
+            handle.write(chunk)
+        handle.flush()
+        return services.evidence_parse_file(Path(handle.name))
+
+
+@member_required(*WORK_ROLES)
+@refusable
+@require_http_methods(["GET", "POST"])
+def triage_view(request: HttpRequest, case_id: int) -> HttpResponse:
+    context = case_or_404(request, case_id, Access.READ, "evidence")
+    case = context.case
+    if request.method == "POST":
+        return _classify(request, case_id)
+    filter_form = forms.TriageFilterForm(request.GET or None)
+    data = filter_form.cleaned_data if filter_form.is_valid() else {}
+    filters = selectors.EvidenceFilters(
+        state=data.get("state") or "", category=data.get("category") or "", disagree=bool(data.get("disagree"))
+    )
+    try:
+        size = int(request.GET.get("size", 100))
+    except ValueError:
+        size = 100
+    size = size if size in TRIAGE_PAGE_SIZES else 100
+    page = Paginator(selectors.case_evidence(case=case, filters=filters), size).get_page(request.GET.get("page"))
+    items = list(page.object_list)
+    classifications = selectors.evidence_classifications(user=request.user, items=items)
+    rows = [{"item": item, "classifications": classifications.get(item.pk, [])} for item in items]
+    for row in rows:
+        row["agencies"] = sorted({c["agency"] for c in row["classifications"]})
+        row["series"] = sorted({s for c in row["classifications"] for s in c["series"]})
+    summary = selectors.evidence_summary(case=case)
+    services.evidence_view_record(
+        acting_user=request.user, context=context,
+        details={"page": page.number, "filters": {"state": filters.state, "category": filters.category}},
+    )  # fmt: skip
+    return render(
+        request,
+        "cases/triage.html",
+        {
+            "ctx": context, "case": case, "page": page, "rows": rows, "filter_form": filter_form,
+            "classify_form": forms.ClassifyForm(), "summary": summary, "chart": triage_bars(summary),
+            "sizes": TRIAGE_PAGE_SIZES, "size": size,
+        },
+    )  # fmt: skip
+
+
+def _classify(request, case_id: int) -> HttpResponse:
+    context = case_or_404(request, case_id, Access.WRITE, "classify")
+    form = forms.ClassifyForm(request.POST)
+    ids = request.POST.getlist("items")
+    back = request.POST.get("back") or ""
+    target = f"/cases/{case_id}/evidence/" + (f"?{back}" if back and "\n" not in back else "")
+    if not form.is_valid():
+        messages.error(request, "Choose a category.")
+        return redirect(target)
+    try:
+        count = services.evidence_classify(
+            acting_user=request.user, context=context, item_ids=[int(i) for i in ids if i.isdigit()],
+            category=form.cleaned_data["category"], victim_identified=form.cleaned_data["victim_identified"],
+            series=form.cleaned_data["series"],
+        )  # fmt: skip
+    except CasebridgeError as exc:
+        messages.error(request, exc.message)
+    else:
+        set_name = services.case_classification_set(agency=context.case.agency).name
+        messages.success(request, f"{count} item{'s' if count != 1 else ''} classified into “{set_name}”.")
+    return redirect(target)
+
+
+@member_required(*WORK_ROLES)
+@refusable
+@require_POST
+def rematch_view(request: HttpRequest, case_id: int) -> HttpResponse:
+    context = case_or_404(request, case_id, Access.WRITE, "evidence")
+    count = services.evidence_rematch(acting_user=request.user, context=context)
+    messages.success(request, f"{count} items matched again against your agency's current hash sets.")
+    return redirect("case-triage", case_id=case_id)
+
+
+@member_required(*WORK_ROLES)
+@refusable
+def evidence_export_view(request: HttpRequest, case_id: int) -> HttpResponse:
+    """The case's evidence as CSV in the hashsets column names (re-importable), with match results."""
+    context = case_or_404(request, case_id, Access.READ, "export")
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    writer.writerow(["md5", "sha1", "sha256", "pdq", "pdq_quality", "size", "media_type", "match", "category"])
+    rows = 0
+    for item in context.case.evidence.order_by("pk").iterator(chunk_size=5000):
+        writer.writerow(
+            [
+                bytes(item.md5).hex() if item.md5 is not None else "",
+                bytes(item.sha1).hex() if item.sha1 is not None else "",
+                bytes(item.sha256).hex() if item.sha256 is not None else "",
+                bytes(item.pdq).hex() if item.pdq is not None else "",
+                item.pdq_quality if item.pdq_quality is not None else "",
+                item.size if item.size is not None else "",
+                item.media_type,
+                item.match_state,
+                item.category,
+            ]
+        )
+        rows += 1
+    services.evidence_export_record(acting_user=request.user, context=context, rows=rows)
+    response = HttpResponse(buffer.getvalue(), content_type="text/csv; charset=utf-8")
+    response["Content-Disposition"] = f'attachment; filename="{context.case.reference}-evidence.csv"'
+    return response
