@@ -161,7 +161,7 @@ def test_matches_faiss_flat_ground_truth(mode):
             assert set(got[q]) == truth, (radius, q)
 
 
-@pytest.mark.parametrize("chunk_bits", [8, 16, 20, 24])
+@pytest.mark.parametrize("chunk_bits", [8, 16, 21])  # 23-24-bit chunks: see the 10M benchmark
 def test_exact_for_any_chunk_layout(chunk_bits, mode):
     rng = np.random.default_rng(chunk_bits)
     codes = random_codes(rng, 1500)
