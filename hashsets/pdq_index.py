@@ -137,13 +137,16 @@ def _as_ids(ids) -> np.ndarray:
 
 def _chunk_keys(codes: np.ndarray, start: int, width: int) -> np.ndarray:
     """Value of bits [start, start+width) (MSB-first over the byte string) for each row, as uint32."""
-    b0 = start // 8
-    b1 = (start + width - 1) // 8
-    v = np.zeros(codes.shape[0], dtype=np.uint64)
-    for j in range(b0, b1 + 1):
-        v = (v << np.uint64(8)) | codes[:, j].astype(np.uint64)
-    shift = (b1 - b0 + 1) * 8 - (start % 8) - width
-    return ((v >> np.uint64(shift)) & np.uint64((1 << width) - 1)).astype(np.uint32)
+    be = codes.view(">u8")  # (n, 4) big-endian 64-bit words, no copy
+    word, off = divmod(start, 64)
+    hi = be[:, word].astype(np.uint64)
+    if off + width <= 64:
+        v = hi >> np.uint64(64 - off - width)
+    else:
+        lo = be[:, word + 1].astype(np.uint64)
+        v = (hi << np.uint64(off + width - 64)) | (lo >> np.uint64(128 - off - width))
+    v &= np.uint64((1 << width) - 1)
+    return v.astype(np.uint32)
 
 
 def _chunk_widths(n: int, chunk_bits: int | None) -> tuple[int, ...]:
