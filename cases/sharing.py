@@ -409,7 +409,7 @@ def lead_share_request(*, acting_user, lead: Lead, partner_codes: list[str], pur
 
 def _decide(acting_user, share: LeadShareRequest) -> LeadShareRequest:
     membership = membership_of(acting_user)
-    share = LeadShareRequest.objects.select_for_update().select_related("lead__agency", "lead__case").get(pk=share.pk)
+    share = LeadShareRequest.objects.select_for_update(of=("self",)).select_related("lead__agency", "lead__case").get(pk=share.pk)
     if membership is None or membership.role != Role.SUPERVISOR or membership.agency_id != share.lead.agency_id:
         raise ForbiddenError("Only a supervisor of the lead's agency decides on a share.")
     if share.requested_by_id == acting_user.pk:
@@ -469,7 +469,7 @@ def lead_share_send_pending() -> int:
     if exchange_share_enqueue is None:
         return 0
     sent = 0
-    for share in LeadShareRequest.objects.select_for_update().select_related("lead__agency").filter(
+    for share in LeadShareRequest.objects.select_for_update(of=("self",)).select_related("lead__agency").filter(
         state=ShareState.APPROVED
     ):
         _send(share)

@@ -143,7 +143,7 @@ def lead_update(
     *, acting_user, lead: Lead, status: str | None = None, title: str | None = None, description: str | None = None,
     assigned_agency_code: str | None = None,
 ) -> Lead:  # fmt: skip
-    lead = Lead.objects.select_for_update().select_related("agency", "case").get(pk=lead.pk)
+    lead = Lead.objects.select_for_update(of=("self",)).select_related("agency", "case").get(pk=lead.pk)
     details: dict = {}
     sensitive: dict = {}
     fields = []

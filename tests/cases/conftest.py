@@ -16,6 +16,12 @@ from cases.selectors import case_context
 from hashsets.services import hashset_import_run, import_job_create
 
 
+@pytest.fixture(autouse=True)
+def _fast_password_hashing(settings):
+    """The personas' passwords are hashed with a fast hasher here: these tests are about cases."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 def ctx(user, case, need=Access.READ):
     return case_context(user=user, case_id=case.pk, need=need)
 
