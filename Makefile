@@ -36,12 +36,13 @@ run: $(VENV)/.installed
 services:
 	@bash scripts/services-up
 
+# Fresh random keys for every test run (pytest-django runs with DEBUG off, which requires them).
+KEYS_ENV = KEY_ENCRYPTION_KEY=$$($(PY) -c 'import base64, os; print(base64.b64encode(os.urandom(32)).decode())') \
+  AUDIT_SIGNING_KEY=$$($(PY) -c 'import base64, os; print(base64.b64encode(os.urandom(32)).decode())')
 # Production-like settings for the suite: DEBUG off, real secret key, PostgreSQL and Redis.
 TEST_ENV = DATABASE_URL=$(TEST_DATABASE_URL) CELERY_BROKER_URL=$(TEST_BROKER_URL) CELERY_TASK_ALWAYS_EAGER=1 \
   AUDIT_INTEGRATE_ON_COMMIT=0 DEBUG=0 SECRET_KEY=$$($(PY) -c 'import secrets; print(secrets.token_urlsafe(64))') \
-  KEY_ENCRYPTION_KEY=$$($(PY) -c 'import base64, os; print(base64.b64encode(os.urandom(32)).decode())') \
-  AUDIT_SIGNING_KEY=$$($(PY) -c 'import base64, os; print(base64.b64encode(os.urandom(32)).decode())') \
-  ALLOWED_HOSTS=testserver,127.0.0.1,localhost SECURE_SSL_REDIRECT=0 SECURE_COOKIES=0
+  $(KEYS_ENV) ALLOWED_HOSTS=testserver,127.0.0.1,localhost SECURE_SSL_REDIRECT=0 SECURE_COOKIES=0
 
 test: $(VENV)/.installed services
 	$(TEST_ENV) $(PY) manage.py collectstatic --no-input -v 0
@@ -50,7 +51,10 @@ test: $(VENV)/.installed services
 
 # The zero-setup default (SQLite, in-process tasks) must not rot: its part of the suite runs too.
 test-sqlite: $(VENV)/.installed
-	CASEBRIDGE_VAR_DIR=$$(mktemp -d) DEBUG=1 $(PY) -m pytest -q --create-db -m "not broker and not federation and not faults and not browser and not slow" tests/agencies tests/audit tests/test_settings.py
+	CASEBRIDGE_VAR_DIR=$$(mktemp -d) DEBUG=1 $(KEYS_ENV) $(PY) -m pytest -q --create-db -m "not broker and not federation and not faults and not browser and not slow" \
+	  tests/test_settings.py tests/agencies tests/audit/test_capture.py tests/audit/test_append_only.py \
+	  tests/audit/test_integrator.py tests/audit/test_audit_ui.py tests/hashsets/test_import_service.py \
+	  tests/hashsets/test_hashset_ui.py tests/exchange/test_exchange_flow.py
 
 bench: $(VENV)/.installed services
 	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) benchmarks/run_all.py
