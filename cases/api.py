@@ -127,7 +127,7 @@ class CaseListView(APIView):
             text=query.get("q", "").strip(),
             mine=query.get("mine", False),
         )
-        paginator, page, response = _page(
+        paginator, _page_items, response = _page(
             request, self, selectors.case_list(user=request.user, filters=filters), CaseSummarySerializer
         )
         services.case_list_record(
@@ -197,9 +197,7 @@ class CaseDetailView(APIView):
     @extend_schema(responses=CaseDetailSerializer, summary="One case (auditors: metadata only)")
     def get(self, request, case_id: int):
         context = _context(request, case_id, Access.METADATA)
-        services.case_view_record(
-            acting_user=request.user, case=context.case, metadata_only=not context.can_read
-        )
+        services.case_view_record(acting_user=request.user, case=context.case, metadata_only=not context.can_read)
         return self._render(request, context)
 
     @extend_schema(request=CaseUpdateRequestSerializer, responses=CaseDetailSerializer, summary="Change a case")
@@ -272,7 +270,7 @@ class CaseNotesView(APIView):
     @extend_schema(responses=NoteOutSerializer(many=True), summary="Notes of a case, newest first")
     def get(self, request, case_id: int):
         context = _context(request, case_id, Access.READ, "notes")
-        paginator, page, response = _page(request, self, selectors.case_notes(case=context.case), NoteOutSerializer)
+        response = _page(request, self, selectors.case_notes(case=context.case), NoteOutSerializer)[2]
         services.case_view_record(acting_user=request.user, case=context.case, section="notes")
         return response
 
@@ -285,7 +283,9 @@ class CaseNotesView(APIView):
 
 
 class CaseNoteView(APIView):
-    @extend_schema(request=NoteBodyRequestSerializer, responses=NoteOutSerializer, summary="Edit a note (kept as a revision)")
+    @extend_schema(
+        request=NoteBodyRequestSerializer, responses=NoteOutSerializer, summary="Edit a note (kept as a revision)"
+    )
     def patch(self, request, case_id: int, note_id: int):
         context = _context(request, case_id, Access.WRITE, "notes")
         note = selectors.note_get(case=context.case, note_id=note_id)
@@ -393,7 +393,9 @@ class EvidenceItemOutSerializer(serializers.Serializer):
 
     @extend_schema_field(EvidenceClassificationOutSerializer(many=True))
     def get_classifications(self, item) -> list[dict]:
-        return EvidenceClassificationOutSerializer(self.context.get("classifications", {}).get(item.pk, []), many=True).data
+        return EvidenceClassificationOutSerializer(
+            self.context.get("classifications", {}).get(item.pk, []), many=True
+        ).data
 
 
 class CaseEvidenceView(APIView):
@@ -431,7 +433,9 @@ class CaseEvidenceView(APIView):
             state=state, category=category, disagree=request.query_params.get("disagree") in ("1", "true")
         )
         paginator = Pagination()
-        page = paginator.paginate_queryset(selectors.case_evidence(case=context.case, filters=filters), request, view=self)
+        page = paginator.paginate_queryset(
+            selectors.case_evidence(case=context.case, filters=filters), request, view=self
+        )
         classifications = selectors.evidence_classifications(user=request.user, items=page)
         data = EvidenceItemOutSerializer(page, many=True, context={"classifications": classifications}).data
         services.evidence_view_record(
@@ -628,7 +632,7 @@ class LeadListView(APIView):
             raise CasebridgeError(f"Unknown lead status {status_filter!r}; use one of: {', '.join(LeadStatus.values)}.")
         received = {"1": True, "true": True, "0": False, "false": False}.get(params.get("received", ""))
         filters = selectors.LeadFilters(status=status_filter, received=received)
-        paginator, page, response = _page(
+        paginator, _page_items, response = _page(
             request, self, selectors.lead_list(user=request.user, filters=filters), LeadSummarySerializer
         )
         services.lead_list_record(

@@ -15,7 +15,16 @@ def triage_bars(summary: dict) -> dict:
         width = round((WIDTH - LABEL_WIDTH - 60) * count / peak, 1)
         y = position * (BAR_HEIGHT + GAP)
         bars.append(
-            {"label": label, "count": count, "cls": cls, "x": LABEL_WIDTH, "y": y, "w": max(width, 1 if count else 0),
-             "h": BAR_HEIGHT, "text_y": y + BAR_HEIGHT * 0.7, "count_x": LABEL_WIDTH + width + 6}  # fmt: skip
+            {
+                "label": label,
+                "count": count,
+                "cls": cls,
+                "x": LABEL_WIDTH,
+                "y": y,
+                "w": max(width, 1 if count else 0),
+                "h": BAR_HEIGHT,
+                "text_y": y + BAR_HEIGHT * 0.7,
+                "count_x": LABEL_WIDTH + width + 6,
+            }
         )
     return {"width": WIDTH, "height": len(rows) * (BAR_HEIGHT + GAP), "bars": bars, "empty": summary["total"] == 0}

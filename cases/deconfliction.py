@@ -102,7 +102,10 @@ def _record_hits(*, case: Case, counts: Counter, kind: str, user=None) -> list[D
             (other, case, SYSTEM_ACTOR),
         ):
             hit, created = DeconflictionHit.objects.get_or_create(
-                case=here, other_case=there, kind=kind, defaults={"count": count, "first_seen_at": now, "last_seen_at": now}
+                case=here,
+                other_case=there,
+                kind=kind,
+                defaults={"count": count, "first_seen_at": now, "last_seen_at": now},
             )
             if not created:
                 DeconflictionHit.objects.filter(pk=hit.pk).update(count=F("count") + count, last_seen_at=now)

@@ -150,7 +150,9 @@ class LeadStatusForm(forms.Form):
 
 
 class ShareRequestForm(forms.Form):
-    partners = forms.CharField(max_length=200, label="Partner agency codes", help_text="Comma-separated, e.g. RNP, NCA-UK")
+    partners = forms.CharField(
+        max_length=200, label="Partner agency codes", help_text="Comma-separated, e.g. RNP, NCA-UK"
+    )
     purpose = forms.ChoiceField(choices=PURPOSE_CHOICES, initial="victim_identification", label="Purpose")
 
 

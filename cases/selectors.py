@@ -228,9 +228,17 @@ def case_deconfliction_hits(*, case: Case) -> QuerySet[DeconflictionHit]:
     return (
         case.deconfliction_hits.select_related("other_case__agency", "other_case__lead")
         .only(
-            "id", "kind", "count", "first_seen_at", "last_seen_at", "acknowledged_at", "case_id",
-            "other_case__agency__code", "other_case__agency__name", "other_case__lead__username",
-        )  # fmt: skip
+            "id",
+            "kind",
+            "count",
+            "first_seen_at",
+            "last_seen_at",
+            "acknowledged_at",
+            "case_id",
+            "other_case__agency__code",
+            "other_case__agency__name",
+            "other_case__lead__username",
+        )
         .order_by("-last_seen_at")
     )
 
@@ -247,9 +255,7 @@ def leads_visible(*, user) -> QuerySet[Lead]:
     if membership.role == Role.SUPERVISOR:
         return leads
     if membership.role == Role.INVESTIGATOR:
-        return leads.filter(
-            case__isnull=False, case__in=CaseMember.objects.filter(user=user).values("case_id")
-        )
+        return leads.filter(case__isnull=False, case__in=CaseMember.objects.filter(user=user).values("case_id"))
     return Lead.objects.none()
 
 
@@ -270,9 +276,7 @@ def lead_list(*, user, filters: LeadFilters | None = None) -> QuerySet[Lead]:
         if filters.received is not None:
             leads = leads.filter(received=filters.received)
     return (
-        leads.select_related("case")
-        .annotate(clue_count=Count("clues", distinct=True))
-        .order_by("-updated_at", "-id")
+        leads.select_related("case").annotate(clue_count=Count("clues", distinct=True)).order_by("-updated_at", "-id")
     )
 
 
@@ -346,9 +350,9 @@ def case_templates(*, user) -> QuerySet[CaseTemplate]:
     membership = membership_of(user)
     if membership is None:
         return CaseTemplate.objects.none()
-    return CaseTemplate.objects.filter(agency_id=membership.agency_id).prefetch_related(
-        Prefetch("tasks")
-    ).order_by("name")
+    return (
+        CaseTemplate.objects.filter(agency_id=membership.agency_id).prefetch_related(Prefetch("tasks")).order_by("name")
+    )
 
 
 def template_get(*, user, template_id: int) -> CaseTemplate:

@@ -58,7 +58,7 @@ from cases.models import (
     ShareState,
 )
 from cases.purpose import PURPOSE_CODES
-from cases.selectors import leads_visible, lead_context
+from cases.selectors import lead_context, leads_visible
 from cases.services.leads import lead_audit
 from hashsets.models import Series
 
@@ -184,7 +184,9 @@ def _validated(payload: dict, kind: str) -> dict:
         for name, length in _DIGEST_HEX.items():
             value = row.get(name)
             if value is not None and (not isinstance(value, str) or len(value) != length or not _HEX.match(value)):
-                raise CasebridgeError(f"payload.evidence[{n}].{name} is not a {length}-character lower-case hex digest.")
+                raise CasebridgeError(
+                    f"payload.evidence[{n}].{name} is not a {length}-character lower-case hex digest."
+                )
             clean[name] = value
         for name in ("pdq_quality", "size"):
             value = row.get(name)
@@ -326,7 +328,12 @@ def _apply_update(*, lead: Lead, sender: str, data: dict, actor: Actor) -> Lead:
         agency=lead.agency.code,
         object_type="lead",
         object_id=lead.pk,
-        details={"share_uid": str(lead.share_uid), "from": sender, "changed": changed, "status": [previous, lead.status]},
+        details={
+            "share_uid": str(lead.share_uid),
+            "from": sender,
+            "changed": changed,
+            "status": [previous, lead.status],
+        },
         purpose={"code": "victim_identification"},
     )
     return lead
@@ -409,7 +416,11 @@ def lead_share_request(*, acting_user, lead: Lead, partner_codes: list[str], pur
 
 def _decide(acting_user, share: LeadShareRequest) -> LeadShareRequest:
     membership = membership_of(acting_user)
-    share = LeadShareRequest.objects.select_for_update(of=("self",)).select_related("lead__agency", "lead__case").get(pk=share.pk)
+    share = (
+        LeadShareRequest.objects.select_for_update(of=("self",))
+        .select_related("lead__agency", "lead__case")
+        .get(pk=share.pk)
+    )
     if membership is None or membership.role != Role.SUPERVISOR or membership.agency_id != share.lead.agency_id:
         raise ForbiddenError("Only a supervisor of the lead's agency decides on a share.")
     if share.requested_by_id == acting_user.pk:
@@ -469,8 +480,10 @@ def lead_share_send_pending() -> int:
     if exchange_share_enqueue is None:
         return 0
     sent = 0
-    for share in LeadShareRequest.objects.select_for_update(of=("self",)).select_related("lead__agency").filter(
-        state=ShareState.APPROVED
+    for share in (
+        LeadShareRequest.objects.select_for_update(of=("self",))
+        .select_related("lead__agency")
+        .filter(state=ShareState.APPROVED)
     ):
         _send(share)
         sent += 1

@@ -118,7 +118,12 @@ def case_create(
         action=Action.CASE_CREATE,
         user=acting_user,
         case=case,
-        details={"tlp": tlp, "priority": int(priority), "template": template.pk if template else None, "tasks": task_count},
+        details={
+            "tlp": tlp,
+            "priority": int(priority),
+            "template": template.pk if template else None,
+            "tasks": task_count,
+        },
         sensitive={"title": title, "description": description or ""},
     )
     return case
@@ -159,7 +164,11 @@ def case_update(
     case.updated_at = timezone.now()
     case.save(update_fields=[*changed, "updated_at"])
     case_audit(
-        action=Action.CASE_UPDATE, user=acting_user, case=case, details={"changed": changed, **details}, sensitive=sensitive
+        action=Action.CASE_UPDATE,
+        user=acting_user,
+        case=case,
+        details={"changed": changed, **details},
+        sensitive=sensitive,
     )
     return case
 
@@ -199,12 +208,18 @@ def case_member_set(*, acting_user, context: CaseContext, username: str, role: s
     _require_write(context, Access.MANAGE)
     _check_choice(role, CaseRole.values, "case role")
     case = Case.objects.select_for_update().select_related("agency").get(pk=context.case.pk)
-    user = User.objects.filter(username__iexact=(username or "").strip(), is_active=True).select_related("membership").first()
+    user = (
+        User.objects.filter(username__iexact=(username or "").strip(), is_active=True)
+        .select_related("membership")
+        .first()
+    )
     membership = membership_of(user) if user else None
     if user is None or membership is None or membership.agency_id != case.agency_id:
         raise CasebridgeError(f"{username!r} is not an active user of {case.agency.code}.")
     if membership.role not in (Role.INVESTIGATOR, Role.SUPERVISOR):
-        raise CasebridgeError(f"{user.username} is {membership.get_role_display()}: only investigators and supervisors join cases.")
+        raise CasebridgeError(
+            f"{user.username} is {membership.get_role_display()}: only investigators and supervisors join cases."
+        )
     member = CaseMember.objects.filter(case=case, user=user).first()
     previous = member.role if member else None
     if previous == CaseRole.LEAD and role != CaseRole.LEAD:
@@ -242,7 +257,10 @@ def case_member_remove(*, acting_user, context: CaseContext, username: str) -> N
     member.delete()
     case_touch(case)
     case_audit(
-        action=Action.CASE_MEMBER_CHANGE, user=acting_user, case=case, details={"user": member.user.username, "from": member.role, "to": None}
+        action=Action.CASE_MEMBER_CHANGE,
+        user=acting_user,
+        case=case,
+        details={"user": member.user.username, "from": member.role, "to": None},
     )
 
 
@@ -256,12 +274,12 @@ def case_series_link(*, acting_user, context: CaseContext, name: str) -> CaseSer
     if not name or len(name) > 200:
         raise CasebridgeError("Give the series name (1-200 characters).")
     series, _ = Series.objects.get_or_create(name=name)
-    link, created = CaseSeries.objects.get_or_create(case=context.case, series=series, defaults={"added_by": acting_user})
+    link, created = CaseSeries.objects.get_or_create(
+        case=context.case, series=series, defaults={"added_by": acting_user}
+    )
     if created:
         case_touch(context.case)
-        case_audit(
-            action=Action.CASE_UPDATE, user=acting_user, case=context.case, details={"series_linked": series.pk}
-        )
+        case_audit(action=Action.CASE_UPDATE, user=acting_user, case=context.case, details={"series_linked": series.pk})
         deconflict_series(case=context.case, series_ids=[series.pk])
     return link
 

@@ -267,7 +267,7 @@ def attachment_add(*, acting_user, context: CaseContext, upload, name: str | Non
     display_name = (name or getattr(upload, "name", "") or "attachment").rsplit("/", 1)[-1][:255]
     if size > limit:
         raise CasebridgeError(
-            f"{display_name} is {size:,} bytes; attachments are limited to {limit:,} bytes ({limit // (1024 * 1024)} MiB)."
+            f"{display_name} is {size:,} bytes; attachments are limited to {limit:,} bytes ({limit // (1024 * 1024)} MiB)."  # noqa: E501
         )
     if size == 0:
         raise CasebridgeError(f"{display_name} is empty.")

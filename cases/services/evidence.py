@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from agencies.selectors import membership_of
@@ -90,7 +90,9 @@ class EvidenceAddResult:
 
 def _hex(text: str, where: str, nbytes: int, algorithm: str) -> bytes:
     if len(text) != nbytes * 2:
-        raise CasebridgeError(f"{where}: a {algorithm} digest has {nbytes * 2} hexadecimal characters, got {len(text)}.")
+        raise CasebridgeError(
+            f"{where}: a {algorithm} digest has {nbytes * 2} hexadecimal characters, got {len(text)}."
+        )
     try:
         return binascii.unhexlify(text)
     except binascii.Error:
@@ -246,11 +248,40 @@ def evidence_match(*, user, items: list[EvidenceItem]) -> None:
                 item.media_id = media_id
                 item.pdq_distance = distance
                 item.category, item.disagree, item.victim_identified = _summarise(visible[media_id], own_code)
-    EvidenceItem.objects.bulk_update(
-        items,
-        ["match_state", "media", "pdq_distance", "category", "disagree", "victim_identified", "matched_at"],
-        batch_size=2000,
-    )
+    _store_matches(items, now)
+
+
+def _store_matches(items: list[EvidenceItem], now) -> None:
+    """Write the match results: one UPDATE joined to unnest() arrays on PostgreSQL (bulk_update's
+    CASE expressions grow quadratically with the batch), bulk_update elsewhere."""
+    if connection.vendor != "postgresql":
+        EvidenceItem.objects.bulk_update(
+            items,
+            ["match_state", "media", "pdq_distance", "category", "disagree", "victim_identified", "matched_at"],
+            batch_size=500,
+        )
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            UPDATE cases_evidenceitem e
+               SET match_state = v.state, media_id = v.media, pdq_distance = v.distance, category = v.category,
+                   disagree = v.disagree, victim_identified = v.victim, matched_at = %s
+              FROM unnest(%s::bigint[], %s::text[], %s::bigint[], %s::int[], %s::text[], %s::bool[], %s::bool[])
+                   AS v(id, state, media, distance, category, disagree, victim)
+             WHERE e.id = v.id
+            """,
+            [
+                now,
+                [i.pk for i in items],
+                [str(i.match_state) for i in items],
+                [i.media_id for i in items],
+                [i.pdq_distance for i in items],
+                [i.category for i in items],
+                [i.disagree for i in items],
+                [i.victim_identified for i in items],
+            ],
+        )
 
 
 # --- adding -----------------------------------------------------------------------------------
@@ -287,14 +318,23 @@ def evidence_add(*, acting_user, context: CaseContext, parsed: ParsedEvidence) -
     now = timezone.now()
     new_items = [
         EvidenceItem(
-            case=case, digest_key=key, md5=row.md5, sha1=row.sha1, sha256=row.sha256, pdq=row.pdq,
-            pdq_quality=row.pdq_quality, size=row.size, media_type=row.media_type, source=parsed.source,
-            added_by=acting_user, added_at=now,
-        )  # fmt: skip
+            case=case,
+            digest_key=key,
+            md5=row.md5,
+            sha1=row.sha1,
+            sha256=row.sha256,
+            pdq=row.pdq,
+            pdq_quality=row.pdq_quality,
+            size=row.size,
+            media_type=row.media_type,
+            source=parsed.source,
+            added_by=acting_user,
+            added_at=now,
+        )
         for key, row in unique.items()
         if key not in existing
     ]
-    created = EvidenceItem.objects.bulk_create(new_items, batch_size=2000)
+    created = _insert_items(new_items)
     evidence_match(user=acting_user, items=created)
     result.added = len(created)
     result.known = sum(1 for i in created if i.match_state == MatchState.KNOWN)
@@ -332,13 +372,45 @@ def evidence_rematch(*, acting_user, context: CaseContext) -> int:
     return count
 
 
+def _insert_items(items: list[EvidenceItem]) -> list[EvidenceItem]:
+    """Insert new items and give them their ids: one INSERT ... SELECT FROM unnest() on PostgreSQL
+    (ids mapped back by the unique digest key), bulk_create elsewhere."""
+    if not items or connection.vendor != "postgresql":
+        return EvidenceItem.objects.bulk_create(items, batch_size=500)
+    first = items[0]
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            INSERT INTO cases_evidenceitem (case_id, digest_key, md5, sha1, sha256, pdq, pdq_quality, size, media_type,
+                                            source, added_by_id, added_at, match_state, category, disagree)
+            SELECT %s, k, m, s1, s2, p, q, z, t, %s, %s, %s, 'unknown', '', false
+              FROM unnest(%s::bytea[], %s::bytea[], %s::bytea[], %s::bytea[], %s::bytea[], %s::int[], %s::bigint[],
+                          %s::text[]) AS b(k, m, s1, s2, p, q, z, t)
+            RETURNING id, digest_key
+            """,
+            [
+                first.case_id, first.source, first.added_by_id, first.added_at,
+                [i.digest_key for i in items], [i.md5 for i in items], [i.sha1 for i in items],
+                [i.sha256 for i in items], [i.pdq for i in items], [i.pdq_quality for i in items],
+                [i.size for i in items], [i.media_type for i in items],
+            ],
+        )  # fmt: skip
+        ids = {bytes(key): pk for pk, key in cursor.fetchall()}
+    for item in items:
+        item.pk = ids[bytes(item.digest_key)]
+        item.match_state = MatchState.UNKNOWN
+        item._state.adding = False
+        item._state.db = "default"
+    return items
+
+
 # --- classifying ------------------------------------------------------------------------------
 
 
 def case_classification_set(*, agency) -> HashSet:
     """The agency's own "<code> case classifications" hash set, created on demand."""
     name = f"{agency.code} case classifications"
-    hashset, created = HashSet.objects.get_or_create(
+    hashset, _created = HashSet.objects.get_or_create(
         owner=agency,
         name=name,
         defaults={
@@ -365,9 +437,14 @@ def _media_for(items: list[EvidenceItem]) -> dict[int, int]:
         created = Media.objects.bulk_create(
             [
                 Media(
-                    md5=i.md5, sha1=i.sha1, sha256=i.sha256, pdq=i.pdq, pdq_quality=i.pdq_quality, size=i.size,
+                    md5=i.md5,
+                    sha1=i.sha1,
+                    sha256=i.sha256,
+                    pdq=i.pdq,
+                    pdq_quality=i.pdq_quality,
+                    size=i.size,
                     media_type=i.media_type,
-                )  # fmt: skip
+                )
                 for i in missing
             ]
         )
@@ -404,9 +481,16 @@ def evidence_classify(
     Classification.objects.bulk_create(
         [
             Classification(
-                media_id=media_of[i.pk], hashset=hashset, agency=agency, scheme=hashset.scheme, category_code=code,
-                category=category, victim_identified=victim_identified, created_at=now, updated_at=now,
-            )  # fmt: skip
+                media_id=media_of[i.pk],
+                hashset=hashset,
+                agency=agency,
+                scheme=hashset.scheme,
+                category_code=code,
+                category=category,
+                victim_identified=victim_identified,
+                created_at=now,
+                updated_at=now,
+            )
             for i in items
         ],
         update_conflicts=True,
@@ -430,7 +514,12 @@ def evidence_classify(
         action=Action.EVIDENCE_CLASSIFY,
         user=acting_user,
         case=context.case,
-        details={"items": len(items), "category": category, "hashset": hashset.pk, "series": series_obj.pk if series_obj else None},
+        details={
+            "items": len(items),
+            "category": category,
+            "hashset": hashset.pk,
+            "series": series_obj.pk if series_obj else None,
+        },
     )
     if series_obj is not None:
         from cases.services.cases import case_series_link
@@ -446,4 +535,6 @@ def evidence_view_record(*, acting_user, context: CaseContext, details: dict) ->
 
 def evidence_export_record(*, acting_user, context: CaseContext, rows: int) -> None:
     with transaction.atomic():
-        case_audit(action=Action.CASE_EXPORT, user=acting_user, case=context.case, details={"what": "evidence", "rows": rows})
+        case_audit(
+            action=Action.CASE_EXPORT, user=acting_user, case=context.case, details={"what": "evidence", "rows": rows}
+        )

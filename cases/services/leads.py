@@ -132,7 +132,11 @@ def lead_clue_add(*, acting_user, lead: Lead, kind: str, text: str) -> LeadClue:
     )
     Lead.objects.filter(pk=lead.pk).update(updated_at=timezone.now())
     lead_audit(
-        action=Action.LEAD_UPDATE, user=acting_user, lead=lead, details={"clue_added": kind}, sensitive={"clue": clue.text}
+        action=Action.LEAD_UPDATE,
+        user=acting_user,
+        lead=lead,
+        details={"clue_added": kind},
+        sensitive={"clue": clue.text},
     )
     lead_changed_notify(lead=lead)
     return clue
@@ -179,7 +183,11 @@ def lead_update(
         to_status=lead.status if "status" in fields else "", details={"changed": fields},
     )  # fmt: skip
     lead_audit(
-        action=Action.LEAD_UPDATE, user=acting_user, lead=lead, details={"changed": fields, **details}, sensitive=sensitive
+        action=Action.LEAD_UPDATE,
+        user=acting_user,
+        lead=lead,
+        details={"changed": fields, **details},
+        sensitive=sensitive,
     )
     lead_changed_notify(lead=lead)
     return lead

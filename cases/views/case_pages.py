@@ -62,7 +62,9 @@ def case_create_view(request: HttpRequest) -> HttpResponse:
         data = form.cleaned_data
         try:
             template = (
-                selectors.template_get(user=request.user, template_id=int(data["template"])) if data["template"] else None
+                selectors.template_get(user=request.user, template_id=int(data["template"]))
+                if data["template"]
+                else None
             )
             case = services.case_create(
                 acting_user=request.user, title=data["title"], description=data["description"],
@@ -106,7 +108,9 @@ def case_detail_view(request: HttpRequest, case_id: int) -> HttpResponse:
             series_form=forms.SeriesForm(),
         )
         page["status_form"].fields["status"].choices = [
-            (value, label) for value, label in page["status_form"].fields["status"].choices if value in page["allowed_status"]
+            (value, label)
+            for value, label in page["status_form"].fields["status"].choices
+            if value in page["allowed_status"]
         ]
     return render(request, "cases/detail.html", page)
 
@@ -205,7 +209,9 @@ def note_edit_view(request: HttpRequest, case_id: int, note_id: int) -> HttpResp
         context = case_or_404(request, case_id, Access.WRITE, "notes")
         if form.is_valid():
             try:
-                services.note_update(acting_user=request.user, context=context, note=note, body=form.cleaned_data["body"])
+                services.note_update(
+                    acting_user=request.user, context=context, note=note, body=form.cleaned_data["body"]
+                )
             except CasebridgeError as exc:
                 form.add_error(None, exc.message)
             else:
@@ -215,7 +221,13 @@ def note_edit_view(request: HttpRequest, case_id: int, note_id: int) -> HttpResp
     return render(
         request,
         "cases/note.html",
-        {"ctx": context, "case": context.case, "note": note, "form": form, "revisions": selectors.note_revisions(note=note)},
+        {
+            "ctx": context,
+            "case": context.case,
+            "note": note,
+            "form": form,
+            "revisions": selectors.note_revisions(note=note),
+        },
     )
 
 
@@ -243,7 +255,11 @@ def task_detail_view(request: HttpRequest, case_id: int, task_id: int) -> HttpRe
         raise Http404("No such task") from None
     form = forms.TaskUpdateForm(
         request.POST or None,
-        initial={"state": task.state, "assignee": task.assignee.username if task.assignee else "", "due_date": task.due_date},
+        initial={
+            "state": task.state,
+            "assignee": task.assignee.username if task.assignee else "",
+            "due_date": task.due_date,
+        },
     )
     if request.method == "POST":
         context = case_or_404(request, case_id, Access.WRITE, "tasks")

@@ -41,7 +41,9 @@ def evidence_add_view(request: HttpRequest, case_id: int) -> HttpResponse:
             if request.POST.get("mode") == "upload" and upload_form.is_valid():
                 upload = upload_form.cleaned_data["file"]
                 if upload.size > settings.HASHSET_UPLOAD_MAX_BYTES:
-                    raise CasebridgeError(f"The file is larger than the {settings.HASHSET_UPLOAD_MAX_BYTES:,}-byte limit.")
+                    raise CasebridgeError(
+                        f"The file is larger than the {settings.HASHSET_UPLOAD_MAX_BYTES:,}-byte limit."
+                    )
                 parsed = _parse_upload(upload)
             elif request.POST.get("mode") == "paste" and paste_form.is_valid():
                 parsed = services.evidence_parse_pasted(paste_form.cleaned_data["hashes"])
@@ -60,7 +62,7 @@ def evidence_add_view(request: HttpRequest, case_id: int) -> HttpResponse:
             if result.skipped:
                 text += f" {result.skipped} manifest rows skipped (files that could not be hashed)."
             if result.hits:
-                text += f" {result.hits} other case{'s' if result.hits != 1 else ''} hold this new material: see Deconfliction."
+                text += f" {result.hits} other case{'s' if result.hits != 1 else ''} hold this new material: see Deconfliction."  # noqa: E501
             messages.success(request, text)
             return redirect("case-triage", case_id=context.case.pk)
     return render(

@@ -44,9 +44,13 @@ def lead_list_view(request: HttpRequest) -> HttpResponse:
         request,
         "cases/lead_list.html",
         {
-            "page": page, "form": purpose_form, "status": status, "statuses": LeadStatus.choices, "error": error,
+            "page": page,
+            "form": purpose_form,
+            "status": status,
+            "statuses": LeadStatus.choices,
+            "error": error,
             "counts": selectors.lead_status_counts(user=request.user),
-        },  # fmt: skip
+        },
         status=400 if error else 200,
     )
 
@@ -57,9 +61,7 @@ def lead_list_view(request: HttpRequest) -> HttpResponse:
 def lead_create_view(request: HttpRequest, case_id: int) -> HttpResponse:
     context = case_or_404(request, case_id, Access.WRITE, "leads")
     form = forms.LeadForm(request.POST or None)
-    selected = [
-        int(i) for i in request.POST.getlist("evidence") + request.GET.getlist("items") if i.isdigit()
-    ]
+    selected = [int(i) for i in request.POST.getlist("evidence") + request.GET.getlist("items") if i.isdigit()]
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -149,7 +151,9 @@ def lead_status_view(request: HttpRequest, lead_id: int) -> HttpResponse:
 def lead_share_view(request: HttpRequest, lead_id: int) -> HttpResponse:
     def request_share(lead, data):
         codes = [c for c in data["partners"].replace(";", ",").split(",")]
-        share = sharing.lead_share_request(acting_user=request.user, lead=lead, partner_codes=codes, purpose=data["purpose"])
+        share = sharing.lead_share_request(
+            acting_user=request.user, lead=lead, partner_codes=codes, purpose=data["purpose"]
+        )
         if share.needs_approval:
             messages.info(request, f"TLP:{lead.tlp}: another supervisor must approve this share before it leaves.")
 

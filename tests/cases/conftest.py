@@ -30,7 +30,9 @@ def ctx(user, case, need=Access.READ):
 def case_a(alice, bob, agency_a):
     """NSP case led by alice, bob a member."""
     case = services.case_create(acting_user=alice, title="Operation Lantern", description="Secret description")
-    services.case_member_set(acting_user=alice, context=ctx(alice, case, Access.MANAGE), username="bob", role=CaseRole.MEMBER)
+    services.case_member_set(
+        acting_user=alice, context=ctx(alice, case, Access.MANAGE), username="bob", role=CaseRole.MEMBER
+    )
     return case
 
 

@@ -29,7 +29,7 @@ def _png() -> bytes:
 def test_png_named_as_pdf_is_refused_by_content(alice, case_a, tmp_path, settings):
     settings.MEDIA_ROOT = tmp_path
     upload = SimpleUploadedFile("minutes.pdf", _png(), content_type="application/pdf")
-    with pytest.raises(CasebridgeError, match="minutes.pdf is a picture"):
+    with pytest.raises(CasebridgeError, match=r"minutes\.pdf is a picture"):
         services.attachment_add(acting_user=alice, context=ctx(alice, case_a, Access.WRITE), upload=upload)
     assert not Attachment.objects.exists() and not list(tmp_path.rglob("*"))
 
@@ -61,7 +61,9 @@ def test_documents_are_stored_and_oversize_refused(client, as_user, alice, case_
 def _make_cases(user, n):
     for i in range(n):
         case = services.case_create(acting_user=user, title=f"Case {i}")
-        services.case_member_set(acting_user=user, context=ctx(user, case, Access.MANAGE), username="bob", role=CaseRole.MEMBER)
+        services.case_member_set(
+            acting_user=user, context=ctx(user, case, Access.MANAGE), username="bob", role=CaseRole.MEMBER
+        )
 
 
 def _count(api_client, url):
@@ -93,10 +95,14 @@ def test_evidence_and_lead_lists_queries_do_not_grow(api_client, alice, case_a, 
     few, _ = _count(api_client, url)
     lead_few, _ = _count(api_client, "/api/v1/leads/")
     services.evidence_add(
-        acting_user=alice, context=write, parsed=services.evidence_parse_pasted("\n".join(f"{n:032x}" for n in range(1, 60)))
+        acting_user=alice,
+        context=write,
+        parsed=services.evidence_parse_pasted("\n".join(f"{n:032x}" for n in range(1, 60))),
     )
     for n in range(5):
-        services.lead_create(acting_user=alice, context=write, title=f"l{n + 1}", clues=[("object", "x"), ("language", "y")])
+        services.lead_create(
+            acting_user=alice, context=write, title=f"l{n + 1}", clues=[("object", "x"), ("language", "y")]
+        )
     with django_assert_num_queries(few):
         assert api_client.get(url).json()["count"] == 60
     with django_assert_num_queries(lead_few):
@@ -112,7 +118,7 @@ def test_pages_render_for_a_member(client, as_user, alice, sam, case_a):
     for url in (
         "/cases/", "/cases/?q=lantern&status=open&mine=on", "/cases/new/", f"/cases/{case_a.pk}/",
         f"/cases/{case_a.pk}/edit/", f"/cases/{case_a.pk}/notes/{note.pk}/", f"/cases/{case_a.pk}/tasks/{task.pk}/",
-        f"/cases/{case_a.pk}/evidence/", f"/cases/{case_a.pk}/evidence/add/", f"/cases/leads/{lead.pk}/", "/cases/leads/", "/",
+        f"/cases/{case_a.pk}/evidence/", f"/cases/{case_a.pk}/evidence/add/", f"/cases/leads/{lead.pk}/", "/cases/leads/", "/",  # noqa: E501
     ):  # fmt: skip
         response = client.get(url)
         assert response.status_code == 200, url
@@ -141,7 +147,11 @@ def test_case_from_template_gets_default_tasks(client, as_user, sam):
     from cases.models import CaseTemplate
 
     template = CaseTemplate.objects.get()
-    response = client.post("/cases/new/", {"title": "From template", "priority": "2", "tlp": "AMBER", "template": str(template.pk)})
-    case = response.wsgi_request and __import__("cases.models", fromlist=["Case"]).Case.objects.get(title="From template")
+    response = client.post(
+        "/cases/new/", {"title": "From template", "priority": "2", "tlp": "AMBER", "template": str(template.pk)}
+    )
+    case = response.wsgi_request and __import__("cases.models", fromlist=["Case"]).Case.objects.get(
+        title="From template"
+    )
     assert sorted(case.tasks.values_list("title", flat=True)) == ["Preserve account data", "Request subscriber info"]
     assert case.tasks.get(title="Preserve account data").due_date is not None

@@ -26,14 +26,23 @@ def test_case_reference_is_generated_per_agency_and_year(alice, charlie, case_a,
 def test_status_transitions_follow_the_workflow_and_are_recorded(alice, bob, case_a):
     manage = ctx(alice, case_a, Access.MANAGE)
     services.case_status_change(acting_user=alice, context=manage, status="active")
-    with pytest.raises(CasebridgeError, match="cannot go from active to open; from active it can go to: suspended, closed"):
+    with pytest.raises(
+        CasebridgeError, match="cannot go from active to open; from active it can go to: suspended, closed"
+    ):
         services.case_status_change(acting_user=alice, context=manage, status="open")
     with pytest.raises(CasebridgeError, match="Unknown status 'archived'"):
         services.case_status_change(acting_user=alice, context=manage, status="archived")
     services.case_status_change(acting_user=alice, context=manage, status="suspended", reason="waiting for provider")
     services.case_status_change(acting_user=alice, context=manage, status="closed")
-    history = list(CaseStatusChange.objects.filter(case=case_a).values_list("from_status", "to_status", "changed_by__username"))
-    assert history == [("", "open", "alice"), ("open", "active", "alice"), ("active", "suspended", "alice"), ("suspended", "closed", "alice")]
+    history = list(
+        CaseStatusChange.objects.filter(case=case_a).values_list("from_status", "to_status", "changed_by__username")
+    )
+    assert history == [
+        ("", "open", "alice"),
+        ("open", "active", "alice"),
+        ("active", "suspended", "alice"),
+        ("suspended", "closed", "alice"),
+    ]
     assert Case.objects.get(pk=case_a.pk).status == "closed"
     with pytest.raises(ForbiddenError):
         services.case_status_change(acting_user=bob, context=ctx(bob, case_a), status="active")
@@ -44,7 +53,9 @@ def test_note_edits_keep_every_revision(alice, case_a):
     note = services.note_create(acting_user=alice, context=write, body="first words")
     services.note_update(acting_user=alice, context=write, note=note, body="second words")
     assert list(NoteRevision.objects.filter(note=note).order_by("number").values_list("body", flat=True)) == [
-        "first words", "second words"]
+        "first words",
+        "second words",
+    ]
     with pytest.raises(CasebridgeError, match="needs some text"):
         services.note_update(acting_user=alice, context=write, note=note, body="  ")
     logged = entries("note.update")

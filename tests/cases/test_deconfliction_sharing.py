@@ -22,8 +22,12 @@ pytestmark = pytest.mark.django_db
 
 def test_evidence_hit_across_two_agencies_without_leaking_titles(api_client, alice, charlie, case_a, case_b):
     digest = hashlib.sha256(b"new material").hexdigest()
-    services.evidence_add(acting_user=charlie, context=ctx(charlie, case_b, Access.WRITE), parsed=services.evidence_parse_pasted(digest))
-    result = services.evidence_add(acting_user=alice, context=ctx(alice, case_a, Access.WRITE), parsed=services.evidence_parse_pasted(digest))
+    services.evidence_add(
+        acting_user=charlie, context=ctx(charlie, case_b, Access.WRITE), parsed=services.evidence_parse_pasted(digest)
+    )
+    result = services.evidence_add(
+        acting_user=alice, context=ctx(alice, case_a, Access.WRITE), parsed=services.evidence_parse_pasted(digest)
+    )
     assert result.hits == 1
     assert DeconflictionHit.objects.filter(case=case_a, other_case=case_b, kind="evidence").exists()
     assert DeconflictionHit.objects.filter(case=case_b, other_case=case_a, kind="evidence").exists()
@@ -45,7 +49,9 @@ def test_identifiers_are_normalised_keyed_hashes_and_deconflict(alice, charlie, 
     assert identifier_normalise("username", "@Night_Owl") == "night_owl"
     with pytest.raises(CasebridgeError, match="not an IPv4 or IPv6"):
         identifier_normalise("ip", "999.1.1.1")
-    services.identifier_add(acting_user=charlie, context=ctx(charlie, case_b, Access.WRITE), kind="email", value="target@example.org")
+    services.identifier_add(
+        acting_user=charlie, context=ctx(charlie, case_b, Access.WRITE), kind="email", value="target@example.org"
+    )
     _, hits = services.identifier_add(
         acting_user=alice, context=ctx(alice, case_a, Access.WRITE), kind="email", value="TARGET@example.org "
     )
@@ -68,7 +74,9 @@ def test_purpose_recorded_and_refused_for_a_non_member_case(api_client, alice, a
 
     dave = make_member(agency_a, Role.INVESTIGATOR, "dave")  # same agency, not on the case
     login_verified(api_client, alice)
-    assert api_client.get("/api/v1/cases/?q=lantern&purpose=victim_identification&purpose_text=tip 42").status_code == 200
+    assert (
+        api_client.get("/api/v1/cases/?q=lantern&purpose=victim_identification&purpose_text=tip 42").status_code == 200
+    )
     assert api_client.get(f"/api/v1/cases/?purpose_case={case_a.reference}").status_code == 200
     login_verified(api_client, dave)
     refused = api_client.get(f"/api/v1/cases/?purpose_case={case_a.reference}")
@@ -107,7 +115,9 @@ def test_payload_round_trip_is_idempotent_and_reports_identification(alice, char
     assert not any(isinstance(v, float) for v in json.dumps(payload))
     assert payload["series"] == ["Series Heron"] and len(payload["clues"]) == 2
     assert payload["evidence"][0]["sha256"] == hashlib.sha256(b"victim series item").hexdigest()
-    received = sharing.lead_apply(recipient_agency=agency_b, sender_agency_code="NSP", payload=payload, kind="lead.share")
+    received = sharing.lead_apply(
+        recipient_agency=agency_b, sender_agency_code="NSP", payload=payload, kind="lead.share"
+    )
     again = sharing.lead_apply(recipient_agency=agency_b, sender_agency_code="NSP", payload=payload, kind="lead.share")
     assert received.pk == again.pk and Lead.objects.filter(agency=agency_b).count() == 1
     assert received.received and received.share_uid == shared_lead.share_uid and received.clues.count() == 2
@@ -124,8 +134,10 @@ def test_payload_round_trip_is_idempotent_and_reports_identification(alice, char
     assert origin.pk == shared_lead.pk and origin.status == "identified"
     updates = LeadEvent.objects.filter(lead=shared_lead, kind="partner_update")
     assert updates.count() == 1 and updates[0].to_status == "identified" and updates[0].agency_code == "RNP"
-    with pytest.raises(CasebridgeError, match="payload.status"):
-        sharing.lead_apply(recipient_agency=agency_a, sender_agency_code="RNP", payload={**back, "status": "x"}, kind="lead.update")
+    with pytest.raises(CasebridgeError, match=r"payload\.status"):
+        sharing.lead_apply(
+            recipient_agency=agency_a, sender_agency_code="RNP", payload={**back, "status": "x"}, kind="lead.update"
+        )
 
 
 def test_share_request_four_eyes(alice, sam, agency_a, shared_lead, monkeypatch):
@@ -133,13 +145,17 @@ def test_share_request_four_eyes(alice, sam, agency_a, shared_lead, monkeypatch)
     monkeypatch.setattr(sharing, "exchange_share_enqueue", lambda **kwargs: sent.append(kwargs))
     Lead.objects.filter(pk=shared_lead.pk).update(tlp="AMBER")
     shared_lead.refresh_from_db()
-    share = sharing.lead_share_request(acting_user=alice, lead=shared_lead, partner_codes=["rnp"], purpose="victim_identification")
+    share = sharing.lead_share_request(
+        acting_user=alice, lead=shared_lead, partner_codes=["rnp"], purpose="victim_identification"
+    )
     assert share.state == "requested" and share.partner_codes == ["RNP"] and not sent
     with pytest.raises(ForbiddenError):
         sharing.lead_share_approve(acting_user=alice, share=share)
     with pytest.raises(CasebridgeError, match="Unknown purpose"):
         sharing.lead_share_request(acting_user=alice, lead=shared_lead, partner_codes=["RNP"], purpose="curiosity")
-    own = sharing.lead_share_request(acting_user=sam, lead=shared_lead, partner_codes=["RNP"], purpose="victim_identification")
+    own = sharing.lead_share_request(
+        acting_user=sam, lead=shared_lead, partner_codes=["RNP"], purpose="victim_identification"
+    )
     with pytest.raises(ForbiddenError, match="Four eyes"):
         sharing.lead_share_approve(acting_user=sam, share=own)
     approved = sharing.lead_share_approve(acting_user=sam, share=share)
@@ -154,10 +170,14 @@ def test_share_request_four_eyes(alice, sam, agency_a, shared_lead, monkeypatch)
 
 
 def test_green_lead_needs_no_approval_and_waits_for_the_hook(alice, shared_lead):
-    share = sharing.lead_share_request(acting_user=alice, lead=shared_lead, partner_codes=["RNP"], purpose="victim_identification")
+    share = sharing.lead_share_request(
+        acting_user=alice, lead=shared_lead, partner_codes=["RNP"], purpose="victim_identification"
+    )
     assert share.state == "approved" and not share.needs_approval
     with pytest.raises(CasebridgeError, match="not with your own"):
-        sharing.lead_share_request(acting_user=alice, lead=shared_lead, partner_codes=["NSP"], purpose="victim_identification")
+        sharing.lead_share_request(
+            acting_user=alice, lead=shared_lead, partner_codes=["NSP"], purpose="victim_identification"
+        )
 
 
 def test_every_action_is_audited(alice, case_a, shared_lead):

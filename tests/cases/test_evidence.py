@@ -82,7 +82,9 @@ def test_bad_digest_through_the_api_changes_nothing(api_client, alice, case_a):
     from tests.conftest import login_verified
 
     login_verified(api_client, alice)
-    response = api_client.post(f"/api/v1/cases/{case_a.pk}/evidence", {"hashes": "a" * 32 + "\nnot-a-hash"}, format="json")
+    response = api_client.post(
+        f"/api/v1/cases/{case_a.pk}/evidence", {"hashes": "a" * 32 + "\nnot-a-hash"}, format="json"
+    )
     assert response.status_code == 400 and "line 2" in response.json()["detail"]
     assert response["Content-Type"] == "application/problem+json"
     assert not EvidenceItem.objects.exists()
@@ -100,7 +102,9 @@ def test_vics_and_manifest_uploads(client, as_user, alice, case_a, known_sets, t
     rows = ["md5,sha1,sha256,size,media_type,pdq,pdq_quality,pdq_hasher,error"]
     for n in range(3):
         d = digests(n)
-        rows.append(f"{d['MD5'].lower()},{d['SHA1'].lower()},{hashlib.sha256(str(n).encode()).hexdigest()},100,image,,,,")
+        rows.append(
+            f"{d['MD5'].lower()},{d['SHA1'].lower()},{hashlib.sha256(str(n).encode()).hexdigest()},100,image,,,,"
+        )
     rows.append(",,,,,,,,permission denied")
     manifest.write_text("\n".join(rows) + "\n")
     with manifest.open("rb") as handle:
@@ -134,7 +138,7 @@ def test_pdq_near_match_of_an_evidence_item(alice, case_a, agency_a, tmp_path):
 
 
 def test_classification_lands_in_the_agency_case_set_and_helps_the_next_case(alice, bob, case_a):
-    text = hashlib.md5(b"new item").hexdigest()  # noqa: S324
+    text = hashlib.md5(b"new item").hexdigest()
     services.evidence_add(
         acting_user=alice, context=ctx(alice, case_a, Access.WRITE), parsed=services.evidence_parse_pasted(text)
     )
@@ -157,13 +161,15 @@ def test_classification_lands_in_the_agency_case_set_and_helps_the_next_case(ali
     )
     assert result.known == 1
     with pytest.raises(CasebridgeError, match="Unknown category"):
-        services.evidence_classify(acting_user=alice, context=ctx(alice, case_a, Access.WRITE), item_ids=[item.pk], category="bad")
+        services.evidence_classify(
+            acting_user=alice, context=ctx(alice, case_a, Access.WRITE), item_ids=[item.pk], category="bad"
+        )
     classified = entries("evidence.classify")
     assert classified[0]["details"]["items"] == 1 and classified[0]["details"]["category"] == "csam_b"
 
 
 def test_triage_page_bulk_classifies(client, as_user, alice, case_a):
-    hashes = "\n".join(hashlib.md5(str(n).encode()).hexdigest() for n in range(5))  # noqa: S324
+    hashes = "\n".join(hashlib.md5(str(n).encode()).hexdigest() for n in range(5))
     services.evidence_add(
         acting_user=alice, context=ctx(alice, case_a, Access.WRITE), parsed=services.evidence_parse_pasted(hashes)
     )
@@ -172,7 +178,9 @@ def test_triage_page_bulk_classifies(client, as_user, alice, case_a):
     assert "5 items" in page or "5 item" in page
     ids = list(EvidenceItem.objects.filter(case=case_a).values_list("pk", flat=True))[:3]
     response = client.post(
-        f"/cases/{case_a.pk}/evidence/", {"items": ids, "category": "non_pertinent", "victim_identified": ""}, follow=True
+        f"/cases/{case_a.pk}/evidence/",
+        {"items": ids, "category": "non_pertinent", "victim_identified": ""},
+        follow=True,
     )
     assert "3 items classified" in response.content.decode()
     assert EvidenceItem.objects.filter(case=case_a, match_state="known").count() == 3

@@ -71,9 +71,7 @@ PAGES = [
 
 
 def _url(template, world):
-    return template.format(
-        case=world["case"].pk, note=world["note"].pk, task=world["task"].pk, lead=world["lead"].pk
-    )
+    return template.format(case=world["case"].pk, note=world["note"].pk, task=world["task"].pk, lead=world["lead"].pk)
 
 
 @pytest.mark.parametrize("method,template,body,expected", API, ids=[f"{m} {t}" for m, t, _, _ in API])
@@ -115,7 +113,9 @@ def test_case_list_shows_members_and_supervisors_only(api_client, world, bob, sa
 
 
 def test_viewer_reads_but_cannot_write(api_client, world, alice, bob):
-    services.case_member_set(acting_user=alice, context=ctx(alice, world["case"], Access.MANAGE), username="bob", role="viewer")
+    services.case_member_set(
+        acting_user=alice, context=ctx(alice, world["case"], Access.MANAGE), username="bob", role="viewer"
+    )
     login_verified(api_client, bob)
     case = world["case"].pk
     assert api_client.get(f"/api/v1/cases/{case}/notes").status_code == 200
