@@ -14,7 +14,7 @@ from agencies.models import Agency, Membership, Role
 
 User = get_user_model()
 
-DEMO_PASSWORD = "Casebridge-demo-passphrase-2026"
+DEMO_PASSWORD = "Casebridge-demo-passphrase-2026"  # noqa: S105 - published demo password; seed_demo refuses without DEBUG
 DEMO_AGENCIES = [
     {"code": "NSP", "name": "Northshire Police Online Child Protection Unit", "country": "GB"},
     {"code": "RNP", "name": "Rivermark National Police Victim Identification", "country": "NL"},
@@ -52,7 +52,11 @@ def demo_seed(*, node_url: str = "http://127.0.0.1:8000") -> list[DemoUser]:
             username = f"{spec['code'].lower()}.{suffix}"
             user, new = User.objects.get_or_create(
                 username=username,
-                defaults={"first_name": suffix.capitalize(), "last_name": spec["code"], "email": f"{username}@example.org"},
+                defaults={
+                    "first_name": suffix.capitalize(),
+                    "last_name": spec["code"],
+                    "email": f"{username}@example.org",
+                },
             )
             if new:
                 user.set_password(DEMO_PASSWORD)

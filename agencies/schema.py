@@ -23,4 +23,3 @@ class VerifiedSessionScheme(OpenApiAuthenticationExtension):
 
     def get_security_definition(self, auto_schema):
         return {"type": "apiKey", "in": "cookie", "name": "sessionid", "description": "Browser session after MFA."}
-

@@ -22,7 +22,7 @@ from casebridge.errors import CasebridgeError, ForbiddenError
 
 User = get_user_model()
 
-TOKEN_PREFIX = "cb"
+TOKEN_PREFIX = "cb"  # noqa: S105 - the public prefix of the token format, not a secret
 
 
 # --- logins --------------------------------------------------------------------------------
@@ -105,7 +105,10 @@ def totp_device_confirm(*, user, device: TOTPDevice) -> None:
     device.confirmed = True
     device.save(update_fields=["confirmed"])
     audit_record(
-        action=Action.MFA_ENROLLED, actor=actor_for_user(user, auth="password+totp"), object_type="user", object_id=user.pk
+        action=Action.MFA_ENROLLED,
+        actor=actor_for_user(user, auth="password+totp"),
+        object_type="user",
+        object_id=user.pk,
     )
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import time
 
 import segno
@@ -13,11 +14,12 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_protect
-from django.views.decorators.http import require_http_methods, require_POST
 from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.http import require_http_methods, require_POST
 from django_otp import login as otp_login
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
@@ -37,7 +39,10 @@ PENDING_LOGIN_SECONDS = 300
 
 
 def _locked_message(until) -> str:
-    return f"Too many failed attempts. This account is locked until {until:%H:%M} UTC; try again then or ask your agency admin."
+    return (
+        f"Too many failed attempts. This account is locked until {until:%H:%M} UTC; "
+        "try again then or ask your agency admin."
+    )
 
 
 def _safe_next(request: HttpRequest, target: str | None) -> str:
@@ -103,6 +108,25 @@ def _code_failed(request: HttpRequest, form, user) -> None:
         form.add_error("code", "That code is not right or has expired. Check your device's clock and try the new code.")
 
 
+def _cooling_down(devices) -> int:
+    """Seconds until a code is checked again (django-otp waits 1, 2, 4... s after each wrong code)."""
+    waits = []
+    for device in devices:
+        allowed, data = device.verify_is_allowed()
+        if allowed:
+            return 0
+        locked_until = (data or {}).get("locked_until")
+        waits.append((locked_until - timezone.now()).total_seconds() if locked_until else 1)
+    return max(1, math.ceil(min(waits))) if waits else 0
+
+
+def _cooling_down_message(seconds: int) -> str:
+    return (
+        f"After a wrong code the next one is checked only after a short wait: try again in {seconds} "
+        f"second{'s' if seconds != 1 else ''} with the code your app shows then."
+    )
+
+
 @csrf_protect
 @never_cache
 @require_http_methods(["GET", "POST"])
@@ -119,10 +143,15 @@ def login_verify_view(request: HttpRequest) -> HttpResponse:
             form.add_error(None, _locked_message(locked_until))
         else:
             code = form.cleaned_data["code"].strip()
-            for device in TOTPDevice.objects.filter(user=user, confirmed=True):
-                if device.verify_token(code):
-                    return _finish_login(request, user, device)
-            _code_failed(request, form, user)
+            devices = list(TOTPDevice.objects.filter(user=user, confirmed=True))
+            wait = _cooling_down(devices)
+            if wait:
+                form.add_error("code", _cooling_down_message(wait))
+            else:
+                for device in devices:
+                    if device.verify_token(code):
+                        return _finish_login(request, user, device)
+                _code_failed(request, form, user)
     return render(request, "agencies/login_verify.html", {"form": form, "pending_user": user})
 
 
@@ -142,10 +171,14 @@ def login_enrol_view(request: HttpRequest) -> HttpResponse:
         request.session[_ENROL_DEVICE] = device.pk
     form = OneTimeCodeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        if device.verify_token(form.cleaned_data["code"].strip()):
+        wait = _cooling_down([device])
+        if wait:
+            form.add_error("code", _cooling_down_message(wait))
+        elif device.verify_token(form.cleaned_data["code"].strip()):
             services.totp_device_confirm(user=user, device=device)
             return _finish_login(request, user, device)
-        _code_failed(request, form, user)
+        else:
+            _code_failed(request, form, user)
     secret_b32 = _base32(device.bin_key)
     qr = segno.make(device.config_url, error="m")
     return render(
@@ -193,7 +226,9 @@ def user_create_view(request: HttpRequest) -> HttpResponse:
         except CasebridgeError as exc:
             form.add_error(None, exc.message)
         else:
-            return render(request, "agencies/user_created.html", {"new_user": created.user, "password": created.password})
+            return render(
+                request, "agencies/user_created.html", {"new_user": created.user, "password": created.password}
+            )
     return render(request, "agencies/user_form.html", {"form": form})
 
 
@@ -213,7 +248,9 @@ def user_detail_view(request: HttpRequest, user_id: int) -> HttpResponse:
                 messages.success(request, f"{target.username} is now {target.membership.get_role_display()}.")
             elif action in {"deactivate", "activate"}:
                 services.user_set_active(acting_user=request.user, user=target, active=action == "activate")
-                messages.success(request, f"{target.username} is {'active' if action == 'activate' else 'deactivated'}.")
+                messages.success(
+                    request, f"{target.username} is {'active' if action == 'activate' else 'deactivated'}."
+                )
             return redirect("user-detail", user_id=target.pk)
         except CasebridgeError as exc:
             messages.error(request, exc.message)

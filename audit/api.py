@@ -90,7 +90,12 @@ class EntryView(APIView):
 
         entry = selectors.audit_entry_get(index=index)
         services.audit_view_record(acting_user=request.user, what="audit_entry", object_id=index)
-        data = {"index": entry.index, "entry": json.loads(entry.canonical), "canonical": entry.canonical, "leaf_hash": entry.leaf_hash}
+        data = {
+            "index": entry.index,
+            "entry": json.loads(entry.canonical),
+            "canonical": entry.canonical,
+            "leaf_hash": entry.leaf_hash,
+        }
         return Response(self.AuditEntrySerializer(data).data)
 
 

@@ -37,7 +37,9 @@ def activity_chart(data: dict) -> dict:
         for i, bucket in enumerate(buckets)
         if i % 12 == 0
     ]
-    legend = [{"family": family, "cls": f"sw-{i % 6}", "total": sum(series[family])} for i, family in enumerate(families)]
+    legend = [
+        {"family": family, "cls": f"sw-{i % 6}", "total": sum(series[family])} for i, family in enumerate(families)
+    ]
     return {
         "width": WIDTH,
         "height": HEIGHT,

@@ -36,9 +36,7 @@ def audit_export_write(out_dir: Path, *, progress: Callable[[int], None] | None 
     leaves_path = out_dir / "leaf-hashes.txt"
     written = 0
     with entries_path.open("w", encoding="utf-8", newline="\n") as entries, leaves_path.open("w") as leaves:
-        rows = (
-            AuditEntry.objects.filter(index__lt=size).order_by("index").values_list("canonical", "leaf_hash")
-        )
+        rows = AuditEntry.objects.filter(index__lt=size).order_by("index").values_list("canonical", "leaf_hash")
         for canonical, leaf in rows.iterator(chunk_size=5000):
             entries.write(canonical)
             entries.write("\n")

@@ -20,6 +20,9 @@ class AuditPending(models.Model):
     class Meta:
         db_table = "audit_pending"
 
+    def __str__(self) -> str:
+        return f"pending audit entry {self.pk}"
+
 
 class AuditEntry(models.Model):
     index = models.BigIntegerField(primary_key=True)
@@ -60,6 +63,9 @@ class AuditTreeNode(models.Model):
         db_table = "audit_tree_node"
         constraints = [models.UniqueConstraint(fields=["level", "index"], name="audit_tree_node_unique")]
 
+    def __str__(self) -> str:
+        return f"node {self.level}/{self.index}"
+
 
 class AuditCheckpoint(models.Model):
     size = models.BigIntegerField(primary_key=True)
@@ -70,6 +76,9 @@ class AuditCheckpoint(models.Model):
     class Meta:
         db_table = "audit_checkpoint"
         ordering = ["-size"]
+
+    def __str__(self) -> str:
+        return f"checkpoint at size {self.size}"
 
 
 class AuditCosignature(models.Model):
@@ -84,6 +93,9 @@ class AuditCosignature(models.Model):
         db_table = "audit_cosignature"
         indexes = [models.Index(fields=["checkpoint_size"])]
 
+    def __str__(self) -> str:
+        return f"cosignature by {self.witness} of size {self.checkpoint_size}"
+
 
 class AuditSensitiveValue(models.Model):
     """A value committed to by an entry. Erasure deletes the row; the entry's commitment stays."""
@@ -96,3 +108,6 @@ class AuditSensitiveValue(models.Model):
 
     class Meta:
         db_table = "audit_sensitive_value"
+
+    def __str__(self) -> str:
+        return f"sensitive {self.field} {self.commitment[:12]}"

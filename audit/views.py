@@ -80,7 +80,9 @@ def audit_entry_view(request: HttpRequest, index: int) -> HttpResponse:
 @member_required(Role.AUDITOR)
 def audit_checkpoint_view(request: HttpRequest) -> HttpResponse:
     latest = selectors.checkpoint_latest()
-    services.audit_view_record(acting_user=request.user, what="audit_checkpoint", object_id=latest.size if latest else "")
+    services.audit_view_record(
+        acting_user=request.user, what="audit_checkpoint", object_id=latest.size if latest else ""
+    )
     return render(
         request,
         "audit/checkpoint.html",

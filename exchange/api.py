@@ -54,9 +54,11 @@ class InboxView(APIView):
         length = int(request.META.get("CONTENT_LENGTH") or 0)
         if length > settings.EXCHANGE_MAX_BUNDLE_BYTES:
             raise CasebridgeError(f"Bundles are limited to {settings.EXCHANGE_MAX_BUNDLE_BYTES:,} bytes.")
+        # DRF gives no stream at all for an empty body: that is a rejected (truncated) bundle, not a 500.
+        stream = request.stream
         with tempfile.SpooledTemporaryFile(max_size=8 << 20) as body:
             copied = 0
-            while chunk := request.stream.read(1 << 20):
+            while stream is not None and (chunk := stream.read(1 << 20)):
                 copied += len(chunk)
                 if copied > settings.EXCHANGE_MAX_BUNDLE_BYTES:
                     raise CasebridgeError(f"Bundles are limited to {settings.EXCHANGE_MAX_BUNDLE_BYTES:,} bytes.")
@@ -64,9 +66,7 @@ class InboxView(APIView):
             body.seek(0)
             result = inbox_receive(src=body, via="push")
         if not result.accepted:
-            response = problem_response(
-                status_code=422, title="Bundle rejected", detail=result.message, extra=None
-            )
+            response = problem_response(status_code=422, title="Bundle rejected", detail=result.message, extra=None)
             response.data["code"] = result.code
             response.data["bundle_id"] = result.bundle_id
             return response
@@ -121,7 +121,7 @@ class BundleDownloadView(APIView):
         ).first()
         if bundle is None:
             raise NotFoundError("No such bundle for you.")
-        return FileResponse(open(bundle.path, "rb"), content_type="application/octet-stream")  # noqa: SIM115
+        return FileResponse(open(bundle.path, "rb"), content_type="application/octet-stream")
 
 
 class AgencyCardView(APIView):

@@ -104,7 +104,7 @@ def outbox_deliver(bundle_pk: int) -> DeliveryOutcome | None:
     recipient = Agency.objects.get(code=bundle.recipient_code)
     try:
         outcome = _deliver_local(bundle) if recipient.hosted_here else _deliver_http(bundle, recipient)
-    except Exception as exc:  # noqa: BLE001 - any failure is retried later; the bundle is kept
+    except Exception as exc:
         logger.exception("delivery of bundle %s failed", bundle.bundle_id)
         outcome = DeliveryOutcome(state="retry", message=f"{exc.__class__.__name__}: {exc}")
     _record(bundle, outcome)

@@ -116,7 +116,9 @@ def _sender_keys(recipient: Agency, header: dict) -> AgencyKeySet:
         agency=partner.partner, signing_key_id=header["sender"]["signing_key_id"]
     ).first()
     if key_set is None:
-        raise _Reject("unknown_key", f"signing key {header['sender']['signing_key_id']} of {sender_code} is not on record")
+        raise _Reject(
+            "unknown_key", f"signing key {header['sender']['signing_key_id']} of {sender_code} is not on record"
+        )
     created = parse_timestamp(header["created"])
     if key_set.revoked_at is not None:
         raise _Reject("key_revoked", f"signing key of {sender_code} was revoked on {key_set.revoked_at:%Y-%m-%d}")

@@ -16,8 +16,8 @@ from agencies.models import Agency
 from exchange.keys import (
     AgencyCard,
     EncryptionPrivateKeys,
-    KeyWrapError,
     EncryptionPublicKeys,
+    KeyWrapError,
     SigningPrivateKeys,
     SigningPublicKeys,
     card_sign,

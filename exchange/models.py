@@ -107,6 +107,9 @@ class Stream(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["sender_code", "recipient_code"], name="stream_unique")]
 
+    def __str__(self) -> str:
+        return f"stream {self.sender_code}->{self.recipient_code}"
+
 
 class ShareRequest(models.Model):
     """A share waiting for a supervisor (four eyes), or already decided."""
@@ -126,12 +129,17 @@ class ShareRequest(models.Model):
     summary = models.CharField(max_length=200, blank=True, help_text="What is shared, in words safe to list.")
     state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
     requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
-    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+")
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
     decided_at = models.DateTimeField(null=True, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
         ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"share {self.kind} of {self.object_type} {self.object_id} ({self.state})"
 
 
 class Bundle(models.Model):
@@ -207,3 +215,6 @@ class WitnessedLog(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["origin"], name="witnessed_log_unique_origin")]
+
+    def __str__(self) -> str:
+        return f"witnessed {self.origin} at {self.last_size}"

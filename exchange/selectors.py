@@ -49,7 +49,11 @@ def bundles_of(*, user, direction: str, state: str = "") -> QuerySet[Bundle]:
 
 def bundle_get(*, user, bundle_pk: int) -> Bundle:
     code = _agency(user).code
-    bundle = Bundle.objects.filter(pk=bundle_pk).filter(Q(sender_code=code, direction="out") | Q(recipient_code=code, direction="in")).first()
+    bundle = (
+        Bundle.objects.filter(pk=bundle_pk)
+        .filter(Q(sender_code=code, direction="out") | Q(recipient_code=code, direction="in"))
+        .first()
+    )
     if bundle is None:
         raise NotFoundError("No such bundle.")
     return bundle
@@ -59,17 +63,27 @@ def sync_health(*, user) -> dict[str, dict[str, int]]:
     """Per partner: outgoing bundles by state, and incoming quarantined or held."""
     code = _agency(user).code
     health: dict[str, dict[str, int]] = {}
-    outgoing = Bundle.objects.filter(direction="out", sender_code=code).values("recipient_code", "state").annotate(n=Count("id"))
+    outgoing = (
+        Bundle.objects.filter(direction="out", sender_code=code)
+        .values("recipient_code", "state")
+        .annotate(n=Count("id"))
+    )
     for row in outgoing:
         health.setdefault(row["recipient_code"], {})[f"out_{row['state']}"] = row["n"]
-    incoming = Bundle.objects.filter(direction="in", recipient_code=code).values("sender_code", "state").annotate(n=Count("id"))
+    incoming = (
+        Bundle.objects.filter(direction="in", recipient_code=code)
+        .values("sender_code", "state")
+        .annotate(n=Count("id"))
+    )
     for row in incoming:
         health.setdefault(row["sender_code"], {})[f"in_{row['state']}"] = row["n"]
     return health
 
 
 def share_requests_pending(*, user) -> QuerySet[ShareRequest]:
-    return ShareRequest.objects.filter(agency=_agency(user), state=ShareRequest.State.PENDING).select_related("requested_by")
+    return ShareRequest.objects.filter(agency=_agency(user), state=ShareRequest.State.PENDING).select_related(
+        "requested_by"
+    )
 
 
 def share_request_get(*, user, request_id: int) -> ShareRequest:

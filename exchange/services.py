@@ -10,8 +10,8 @@ from __future__ import annotations
 import hashlib
 import secrets
 import tempfile
-from datetime import timedelta
 from collections.abc import Callable, Iterable
+from datetime import timedelta
 from pathlib import Path
 
 from django.conf import settings
@@ -27,7 +27,7 @@ from exchange import keystore
 from exchange.envelope import bundle_seal
 from exchange.keys import CardError, card_verify, wrap_private_key
 from exchange.kinds import DATA_TYPES, kind_get
-from exchange.models import AgencyKeySet, Bundle, Partner, SharingAgreement, ShareRequest, Stream, tlp_allows
+from exchange.models import AgencyKeySet, Bundle, Partner, ShareRequest, SharingAgreement, Stream, tlp_allows
 from hashsets.models import TLP
 
 
@@ -238,7 +238,9 @@ def partner_token_issue(*, acting_user, partner: Partner) -> str:
     token = "cbp_" + secrets.token_urlsafe(32)
     partner.inbound_token_hash = token_hash(token)
     partner.save(update_fields=["inbound_token_hash"])
-    audit_record(action=Action.TOKEN_CREATE, actor=actor_for_user(acting_user), object_type="partner", object_id=partner.pk)
+    audit_record(
+        action=Action.TOKEN_CREATE, actor=actor_for_user(acting_user), object_type="partner", object_id=partner.pk
+    )
     return token
 
 
@@ -252,7 +254,9 @@ def partner_outbound_token_set(*, acting_user, partner: Partner, token: str) -> 
         token.strip().encode(), kek=keystore.node_kek(), key_id=f"partner-token-{partner.pk}"
     )
     partner.save(update_fields=["outbound_token_wrapped"])
-    audit_record(action=Action.TOKEN_CREATE, actor=actor_for_user(acting_user), object_type="partner", object_id=partner.pk)
+    audit_record(
+        action=Action.TOKEN_CREATE, actor=actor_for_user(acting_user), object_type="partner", object_id=partner.pk
+    )
 
 
 # --- shares and the outbox -------------------------------------------------------------------
@@ -268,7 +272,11 @@ def share_check(*, sender: Agency, recipient_code: str, kind: str, tlp: str) -> 
     bundle_kind = kind_get(kind)
     if bundle_kind is None:
         raise ShareRefused(f"Unknown kind of share {kind!r}.")
-    partner = Partner.objects.select_related("partner", "agreement").filter(agency=sender, partner__code=recipient_code).first()
+    partner = (
+        Partner.objects.select_related("partner", "agreement")
+        .filter(agency=sender, partner__code=recipient_code)
+        .first()
+    )
     if partner is None:
         raise ShareRefused(f"{recipient_code} is not a partner of {sender.code}.")
     if partner.state != Partner.State.VERIFIED:
@@ -325,7 +333,7 @@ def share_enqueue(
             if recipient_keys is None:
                 raise ShareRefused(f"{partner.partner.code} has no valid keys on record.")
             sequence = _next_sequence(sender.code, partner.partner.code)
-            handle = tempfile.NamedTemporaryFile(dir=bundle_dir(), suffix=".cbb", delete=False)  # noqa: SIM115
+            handle = tempfile.NamedTemporaryFile(dir=bundle_dir(), suffix=".cbb", delete=False)
             with handle:
                 header = bundle_seal(
                     kind=kind,

@@ -63,7 +63,8 @@ def keys_rotate_view(request: HttpRequest) -> HttpResponse:
     fresh = services.keys_rotate(acting_user=request.user)
     messages.success(
         request,
-        f"New keys in use (signing fingerprint {fresh.signing_fingerprint}). Send your new agency card to every partner.",
+        f"New keys in use (signing fingerprint {fresh.signing_fingerprint}). "
+        "Send your new agency card to every partner.",
     )
     return redirect("exchange")
 
@@ -110,7 +111,9 @@ def partner_add_view(request: HttpRequest) -> HttpResponse:
         except CasebridgeError as exc:
             form.add_error(None, exc.message)
         else:
-            messages.success(request, f"{partner.partner.name} added. Compare its fingerprint before anything is shared.")
+            messages.success(
+                request, f"{partner.partner.name} added. Compare its fingerprint before anything is shared."
+            )
             return redirect("exchange-partner", partner_id=partner.pk)
     return render(request, "exchange/partner_add.html", {"form": form})
 
@@ -153,7 +156,9 @@ def partner_view(request: HttpRequest, partner_id: int) -> HttpResponse:
             elif action == "outbound-token":
                 token_form = OutboundTokenForm(request.POST)
                 if token_form.is_valid():
-                    services.partner_outbound_token_set(acting_user=request.user, partner=partner, **token_form.cleaned_data)
+                    services.partner_outbound_token_set(
+                        acting_user=request.user, partner=partner, **token_form.cleaned_data
+                    )
                     messages.success(request, "Token stored (encrypted). Deliveries to this partner will use it.")
                     return redirect("exchange-partner", partner_id=partner.pk)
         except CasebridgeError as exc:
@@ -208,7 +213,9 @@ def approvals_view(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         share = _or_404(selectors.share_request_get, user=request.user, request_id=int(request.POST.get("request", 0)))
         try:
-            bundles = services.share_decide(acting_user=request.user, request=share, approve=request.POST.get("decision") == "approve")
+            bundles = services.share_decide(
+                acting_user=request.user, request=share, approve=request.POST.get("decision") == "approve"
+            )
             messages.success(request, f"Approved: {len(bundles)} bundle(s) queued." if bundles else "Share refused.")
         except CasebridgeError as exc:
             messages.error(request, exc.message)

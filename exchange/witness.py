@@ -41,7 +41,9 @@ class Cosigned:
     vkey: str
 
 
-def checkpoint_cosign(*, partner: Partner, note_text: str, old_size: int, proof: list[bytes], log_vkey: str) -> Cosigned:
+def checkpoint_cosign(
+    *, partner: Partner, note_text: str, old_size: int, proof: list[bytes], log_vkey: str
+) -> Cosigned:
     """Witness side: verify and cosign a partner log's checkpoint, or refuse (ConflictError on rewrite)."""
     actor = Actor(type="partner", id=partner.partner.code, name=partner.partner.code, auth="partner-token")
     with transaction.atomic():
@@ -163,7 +165,9 @@ def witness_request(*, partner: Partner) -> AuditCosignature | None:
 
 def witness_all() -> int:
     done = 0
-    for partner in Partner.objects.filter(state=Partner.State.VERIFIED, partner__hosted_here=False).select_related("partner"):
+    for partner in Partner.objects.filter(state=Partner.State.VERIFIED, partner__hosted_here=False).select_related(
+        "partner"
+    ):
         try:
             if witness_request(partner=partner) is not None:
                 done += 1

@@ -5,7 +5,6 @@ from __future__ import annotations
 import binascii
 
 import numpy as np
-
 from django.conf import settings
 from django.db import transaction
 from drf_spectacular.utils import OpenApiParameter, extend_schema

@@ -75,7 +75,9 @@ def _lines(hashset: HashSet, *, since: datetime | None, include_photodna: bool) 
             return
         for c in chunk:
             if c.retracted_at is not None:
-                digests = {n: bytes(getattr(c.media, n)).hex() for n in DIGEST_FIELDS if getattr(c.media, n) is not None}
+                digests = {
+                    n: bytes(getattr(c.media, n)).hex() for n in DIGEST_FIELDS if getattr(c.media, n) is not None
+                }
                 line = {"retract": digests}
             else:
                 line = {"item": _item(c, include_photodna=include_photodna)}

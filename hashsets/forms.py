@@ -19,9 +19,11 @@ class HashSetForm(forms.Form):
 class ImportForm(forms.Form):
     file = forms.FileField(help_text="VICS 2.0 or 1.x JSON, CSV with a header, ICSE CSV, or a hash list.")
     scheme = forms.ChoiceField(
-        choices=[("", "As the file says")] + SCHEME_CHOICES, required=False, label="Category scheme"
+        choices=[("", "As the file says"), *SCHEME_CHOICES], required=False, label="Category scheme"
     )
-    skip_invalid = forms.BooleanField(required=False, label="Skip invalid records (and list them) instead of refusing the file")
+    skip_invalid = forms.BooleanField(
+        required=False, label="Skip invalid records (and list them) instead of refusing the file"
+    )
     dry_run = forms.BooleanField(required=False, label="Dry run: check and count only")
 
 

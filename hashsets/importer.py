@@ -131,7 +131,8 @@ class _PostgresStage:
                 INSERT INTO hashsets_classification (media_id, hashset_id, agency_id, source_import_id, scheme,
                     category_code, category, victim_identified, offender_identified, distributed, tags,
                     comments, created_at, updated_at, retracted_at)
-                SELECT DISTINCT ON (media_id) media_id, %s, %s, %s, COALESCE(NULLIF(scheme, ''), %s), category_code, category, victim,
+                SELECT DISTINCT ON (media_id) media_id, %s, %s, %s, COALESCE(NULLIF(scheme, ''), %s),
+                       category_code, category, victim,
                        offender, distributed, tags::jsonb, comments, %s, %s, NULL
                 FROM hashset_import_stage ORDER BY media_id, n DESC
                 ON CONFLICT (hashset_id, media_id) DO UPDATE SET

@@ -159,7 +159,9 @@ class Classification(models.Model):
     source_import = models.ForeignKey(HashSetImport, null=True, blank=True, on_delete=models.SET_NULL)
     scheme = models.CharField(max_length=12)
     category_code = models.CharField(max_length=32, blank=True, help_text="The code exactly as the source gave it.")
-    category = models.CharField(max_length=16, choices=[(c.value, c.value) for c in Category], default=Category.UNCATEGORIZED)
+    category = models.CharField(
+        max_length=16, choices=[(c.value, c.value) for c in Category], default=Category.UNCATEGORIZED
+    )
     victim_identified = models.BooleanField(null=True)
     offender_identified = models.BooleanField(null=True)
     distributed = models.BooleanField(null=True)
@@ -190,3 +192,6 @@ class HashSetPublication(models.Model):
     class Meta:
         ordering = ["-published_at"]
         indexes = [models.Index(fields=["hashset", "recipient_code", "published_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.hashset_id} v{self.version} to {self.recipient_code}"

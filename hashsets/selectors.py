@@ -141,9 +141,7 @@ def conflicts_in(*, user, hashset: HashSet, limit: int = 50) -> list[dict]:
     sets = hashsets_visible(user=user).values("pk")
     mine = Classification.objects.filter(hashset=hashset, retracted_at__isnull=True)
     others = (
-        Classification.objects.filter(
-            media_id__in=mine.values("media_id"), hashset__in=sets, retracted_at__isnull=True
-        )
+        Classification.objects.filter(media_id__in=mine.values("media_id"), hashset__in=sets, retracted_at__isnull=True)
         .exclude(hashset=hashset)
         .select_related("agency", "media")
     )

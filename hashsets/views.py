@@ -21,8 +21,8 @@ from audit.actions import Action
 from audit.capture import actor_for_user, audit_record
 from casebridge.errors import CasebridgeError
 from hashsets import selectors, services
-from hashsets.forms import ExportForm, HashSetForm, ImportForm
 from hashsets.formats import FORMATS
+from hashsets.forms import ExportForm, HashSetForm, ImportForm
 from hashsets.models import Classification
 from hashsets.tasks import hashset_import_task
 
@@ -74,7 +74,9 @@ def hashset_create_view(request: HttpRequest) -> HttpResponse:
 def hashset_detail_view(request: HttpRequest, hashset_id: int) -> HttpResponse:
     hashset = _visible_or_404(request, hashset_id)
     with transaction.atomic():
-        audit_record(action=Action.HASHSET_VIEW, actor=actor_for_user(request.user), object_type="hashset", object_id=hashset.pk)
+        audit_record(
+            action=Action.HASHSET_VIEW, actor=actor_for_user(request.user), object_type="hashset", object_id=hashset.pk
+        )
     live = Classification.objects.filter(hashset=hashset, retracted_at__isnull=True)
     by_category = {row["category"]: row["n"] for row in live.values("category").annotate(n=Count("id"))}
     own = hashset.owner_id == request.user.membership.agency_id
@@ -174,5 +176,7 @@ def hashset_publish_view(request: HttpRequest, hashset_id: int) -> HttpResponse:
     except (ShareRefused, CasebridgeError) as exc:
         messages.error(request, exc.message)
     else:
-        messages.success(request, f"Version {hashset.version + 1} queued for {', '.join(codes)} ({len(bundles)} bundle(s)).")
+        messages.success(
+            request, f"Version {hashset.version + 1} queued for {', '.join(codes)} ({len(bundles)} bundle(s))."
+        )
     return redirect("hashset-detail", hashset_id=hashset.pk)

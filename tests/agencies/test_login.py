@@ -97,7 +97,9 @@ def test_idle_session_is_ended(client, alice, settings):
     login_verified(client, alice)
     assert client.get(reverse("dashboard")).status_code == 200
     session = client.session
-    session["casebridge_last_seen"] = session["casebridge_last_seen"] - settings.SESSION_IDLE_TIMEOUT.total_seconds() - 5
+    session["casebridge_last_seen"] = (
+        session["casebridge_last_seen"] - settings.SESSION_IDLE_TIMEOUT.total_seconds() - 5
+    )
     session.save()
     response = client.get(reverse("dashboard"))
     assert response.status_code == 302

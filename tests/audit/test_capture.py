@@ -38,7 +38,13 @@ def test_committed_action_has_entry_with_every_field(alice):
     entry = AuditEntry.objects.get()
     body = json.loads(entry.canonical)
     assert body["index"] == entry.index == 0
-    assert body["actor"] == {"type": "user", "id": str(alice.pk), "name": "alice", "role": "investigator", "auth": "password+totp"}
+    assert body["actor"] == {
+        "type": "user",
+        "id": str(alice.pk),
+        "name": "alice",
+        "role": "investigator",
+        "auth": "password+totp",
+    }
     assert body["agency"] == "NSP" and body["action"] == "case.view" and body["outcome"] == "success"
     assert body["object"] == {"type": "case", "id": "42"}
     assert body["purpose"] == {"code": "investigation", "case": "NSP-2026-1"}

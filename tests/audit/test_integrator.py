@@ -103,7 +103,9 @@ INTEGRATOR = textwrap.dedent(
 def _subprocess_env() -> dict[str, str]:
     settings = connection.settings_dict
     env = dict(os.environ, DJANGO_SETTINGS_MODULE="casebridge.settings", AUDIT_INTEGRATE_ON_COMMIT="0")
-    env["DATABASE_URL"] = f"postgres://{settings['USER']}@{settings['HOST']}:{settings['PORT'] or 5432}/{settings['NAME']}"
+    env["DATABASE_URL"] = (
+        f"postgres://{settings['USER']}@{settings['HOST']}:{settings['PORT'] or 5432}/{settings['NAME']}"
+    )
     return env
 
 
@@ -114,7 +116,8 @@ def test_concurrent_writers_and_integrators_give_contiguous_indices(tx_db):
     env = _subprocess_env()
     per_writer, writers = 150, 4
     procs = [
-        subprocess.Popen([sys.executable, "-c", WRITER, str(per_writer), f"w{w}"], cwd=ROOT, env=env) for w in range(writers)
+        subprocess.Popen([sys.executable, "-c", WRITER, str(per_writer), f"w{w}"], cwd=ROOT, env=env)
+        for w in range(writers)
     ]
     # Two integrators at once: the advisory lock must keep them from interleaving indices.
     procs += [subprocess.Popen([sys.executable, "-c", INTEGRATOR], cwd=ROOT, env=env) for _ in range(2)]

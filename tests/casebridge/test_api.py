@@ -13,7 +13,15 @@ pytestmark = pytest.mark.django_db
 
 def test_schema_generates_without_warnings(tmp_path):
     result = subprocess.run(
-        [sys.executable, "manage.py", "spectacular", "--validate", "--fail-on-warn", "--file", str(tmp_path / "s.yaml")],
+        [
+            sys.executable,
+            "manage.py",
+            "spectacular",
+            "--validate",
+            "--fail-on-warn",
+            "--file",
+            str(tmp_path / "s.yaml"),
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -25,12 +25,23 @@ def celery_worker_process(tmp_path):
     queue = f"test-{uuid.uuid4().hex[:8]}"
     env = dict(os.environ, CELERY_TASK_ALWAYS_EAGER="0", CELERY_RESULT_BACKEND=backend)
     process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "casebridge", "worker", "--pool=solo", "-Q", queue, "--loglevel=WARNING"],
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "casebridge",
+            "worker",
+            "--pool=solo",
+            "-Q",
+            queue,
+            "--loglevel=WARNING",
+        ],
         cwd=ROOT,
         env=env,
         start_new_session=True,
         stdout=subprocess.DEVNULL,
-        stderr=open(tmp_path / "worker.log", "w"),  # noqa: SIM115 - closed with the process
+        stderr=open(tmp_path / "worker.log", "w"),
     )
     yield backend, queue
     os.killpg(process.pid, signal.SIGTERM)

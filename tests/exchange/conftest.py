@@ -24,10 +24,14 @@ def partnership(adam, carl, agency_a, agency_b):
     keys_b = keys_ensure(agency=agency_b)
     a_to_b = partner_add_from_card(acting_user=adam, card_document=keys_b.card)
     partner_verify(acting_user=adam, partner=a_to_b, signing_fingerprint=keys_b.signing_fingerprint)
-    agreement_set(acting_user=adam, partner=a_to_b, data_types=["hashset", "lead"], max_tlp="AMBER", requires_approval=False)
+    agreement_set(
+        acting_user=adam, partner=a_to_b, data_types=["hashset", "lead"], max_tlp="AMBER", requires_approval=False
+    )
     b_to_a = partner_add_from_card(acting_user=carl, card_document=keys_a.card)
     partner_verify(acting_user=carl, partner=b_to_a, signing_fingerprint=keys_a.signing_fingerprint)
-    agreement_set(acting_user=carl, partner=b_to_a, data_types=["hashset", "lead"], max_tlp="AMBER", requires_approval=False)
+    agreement_set(
+        acting_user=carl, partner=b_to_a, data_types=["hashset", "lead"], max_tlp="AMBER", requires_approval=False
+    )
     return a_to_b, b_to_a
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -277,13 +276,21 @@ def test_remote_partner_down_means_retry_with_backoff(adam, alice, agency_a, nsp
     from exchange.services import keys_ensure, partner_add_from_card, partner_outbound_token_set
 
     # A remote agency's card (made here with a throwaway agency, then moved "off-node").
-    remote = Agency.objects.create(name="Far Away", code="FAR", country="FR", node_url="http://127.0.0.1:9", hosted_here=True)
+    remote = Agency.objects.create(
+        name="Far Away", code="FAR", country="FR", node_url="http://127.0.0.1:9", hosted_here=True
+    )
     card = keys_ensure(agency=remote).card
     AgencyKeySet.objects.filter(agency=remote).update(signing_private_wrapped=None, encryption_private_wrapped=None)
     Agency.objects.filter(pk=remote.pk).update(hosted_here=False)
     partner = partner_add_from_card(acting_user=adam, card_document=card)
-    partner_verify(acting_user=adam, partner=partner, signing_fingerprint=AgencyKeySet.objects.get(agency=remote).signing_fingerprint)
-    SharingAgreement.objects.filter(partner=partner).update(data_types=["hashset"], max_tlp="AMBER", requires_approval=False)
+    partner_verify(
+        acting_user=adam,
+        partner=partner,
+        signing_fingerprint=AgencyKeySet.objects.get(agency=remote).signing_fingerprint,
+    )
+    SharingAgreement.objects.filter(partner=partner).update(
+        data_types=["hashset"], max_tlp="AMBER", requires_approval=False
+    )
     partner_outbound_token_set(acting_user=adam, partner=partner, token="cbp_test")
     bundle = hashset_publish(acting_user=alice, hashset=nsp_set, recipient_codes=["FAR"])[0]
     outcome = outbox_deliver(bundle.pk)

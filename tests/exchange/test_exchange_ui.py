@@ -26,7 +26,9 @@ def test_admin_adds_verifies_and_sets_agreement_in_the_ui(client, as_user, adam,
     fingerprint = card["card"]["signing_keys"]["fingerprint"].lower().replace("-", " ")
     client.post(response.url, {"action": "verify", "signing_fingerprint": fingerprint})
     assert Partner.objects.get(pk=partner.pk).state == "verified"
-    client.post(response.url, {"action": "agreement", "data_types": ["hashset"], "max_tlp": "GREEN", "requires_approval": "on"})
+    client.post(
+        response.url, {"action": "agreement", "data_types": ["hashset"], "max_tlp": "GREEN", "requires_approval": "on"}
+    )
     agreement = SharingAgreement.objects.get(partner=partner)
     assert agreement.data_types == ["hashset"] and agreement.max_tlp == "GREEN" and agreement.requires_approval
 
@@ -54,17 +56,22 @@ def test_other_agencys_partner_is_404(client, as_user, partnership, alice, charl
 
 
 def test_overview_outbox_and_inbox_pages(client, as_user, partnership, alice, agency_a, agency_b):
-    from exchange.inbox import inbox_receive
     import io
+
+    from exchange.inbox import inbox_receive
 
     inbox_receive(src=io.BytesIO(craft(sender=agency_a, recipient=agency_b)), via="test")
     as_user(alice)
     assert client.get("/exchange/").status_code == 200
     assert client.get("/exchange/bundles/out/").status_code == 200
-    from tests.conftest import login_verified
     from agencies.models import Membership
+    from tests.conftest import login_verified
 
-    charlie = Membership.objects.get(agency=agency_b, role="investigator").user if Membership.objects.filter(agency=agency_b, role="investigator").exists() else None
+    charlie = (
+        Membership.objects.get(agency=agency_b, role="investigator").user
+        if Membership.objects.filter(agency=agency_b, role="investigator").exists()
+        else None
+    )
     if charlie:
         login_verified(client, charlie)
         inbox = client.get("/exchange/bundles/in/")
@@ -84,16 +91,23 @@ def test_agency_card_is_public_and_partner_api_needs_a_token(api_client, partner
     assert pushed.status_code == 202 and pushed.json()["state"] == "applied"
     again = api_client.post("/api/v1/exchange/inbox", data=data, content_type="application/octet-stream", **auth)
     assert again.status_code == 202 and again.json()["state"] == "duplicate"
-    broken = api_client.post("/api/v1/exchange/inbox", data=data + b"x", content_type="application/octet-stream", **auth)
+    broken = api_client.post(
+        "/api/v1/exchange/inbox", data=data + b"x", content_type="application/octet-stream", **auth
+    )
     assert broken.status_code == 422 and broken.json()["code"] == "trailing_data"
     wrong = api_client.post(
-        "/api/v1/exchange/inbox", data=data, content_type="application/octet-stream", HTTP_AUTHORIZATION="Partner cbp_nope"
+        "/api/v1/exchange/inbox",
+        data=data,
+        content_type="application/octet-stream",
+        HTTP_AUTHORIZATION="Partner cbp_nope",
     )
     assert wrong.status_code == 401
     assert Bundle.objects.filter(direction="in", state="quarantined", reject_code="trailing_data").exists()
 
 
-def test_feed_lists_bundles_for_the_calling_partner_only(api_client, partnership, adam, alice, agency_a, agency_b, tmp_path):
+def test_feed_lists_bundles_for_the_calling_partner_only(
+    api_client, partnership, adam, alice, agency_a, agency_b, tmp_path
+):
     from audit.capture import SYSTEM_ACTOR
     from hashsets.exchange_kinds import hashset_publish
     from hashsets.models import HashSet

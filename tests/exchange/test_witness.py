@@ -49,7 +49,9 @@ def _proof(leaves, old, new):
 def test_consistent_checkpoints_are_cosigned(partner, log_key):
     vkey = note.vkey_from_public_key(ORIGIN, log_key.public_key())
     leaves = _leaves(20)
-    first = checkpoint_cosign(partner=partner, note_text=_note(log_key, leaves[:7]), old_size=0, proof=[], log_vkey=vkey)
+    first = checkpoint_cosign(
+        partner=partner, note_text=_note(log_key, leaves[:7]), old_size=0, proof=[], log_vkey=vkey
+    )
     note.cosignature_verify(note.note_open(_note(log_key, leaves[:7]))[0], first.line, vkey=first.vkey)
     second = checkpoint_cosign(
         partner=partner, note_text=_note(log_key, leaves), old_size=7, proof=_proof(leaves, 7, 20), log_vkey=vkey
@@ -81,7 +83,9 @@ def test_checkpoint_signed_by_another_key_is_refused(partner, log_key):
     other = Ed25519PrivateKey.generate()
     other_vkey = note.vkey_from_public_key(ORIGIN, other.public_key())
     with pytest.raises(CasebridgeError, match="another key"):
-        checkpoint_cosign(partner=partner, note_text=_note(other, _leaves(5)), old_size=3, proof=[], log_vkey=other_vkey)
+        checkpoint_cosign(
+            partner=partner, note_text=_note(other, _leaves(5)), old_size=3, proof=[], log_vkey=other_vkey
+        )
     with pytest.raises(CasebridgeError, match="does not verify"):
         checkpoint_cosign(partner=partner, note_text=_note(other, _leaves(5)), old_size=3, proof=[], log_vkey=vkey)
 

@@ -8,7 +8,9 @@ from tests.hashsets.factories import vics2_file, vics2_records
 pytestmark = pytest.mark.django_db
 
 
-def test_create_upload_import_and_see_result(client, as_user, alice, tmp_path, settings, django_capture_on_commit_callbacks):
+def test_create_upload_import_and_see_result(
+    client, as_user, alice, tmp_path, settings, django_capture_on_commit_callbacks
+):
     settings.MEDIA_ROOT = tmp_path / "uploads"
     as_user(alice)
     response = client.post("/hashsets/new/", {"name": "Mine", "description": "", "tlp": "AMBER", "scheme": "vic_us"})

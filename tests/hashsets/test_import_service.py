@@ -86,7 +86,13 @@ def test_dry_run_counts_and_keeps_nothing(tmp_path, nsp_set):
 
 def test_conflicting_digests_in_one_record_are_refused(tmp_path, nsp_set):
     a, b = digests(1), digests(2)
-    _import(nsp_set, vics2_file(tmp_path / "one.json", [{"MediaID": 1, "Category": 1, "MD5": a["MD5"]}, {"MediaID": 2, "Category": 1, "SHA1": b["SHA1"]}]))
+    _import(
+        nsp_set,
+        vics2_file(
+            tmp_path / "one.json",
+            [{"MediaID": 1, "Category": 1, "MD5": a["MD5"]}, {"MediaID": 2, "Category": 1, "SHA1": b["SHA1"]}],
+        ),
+    )
     mixed = [{"MediaID": 9, "Category": 1, "MD5": a["MD5"], "SHA1": b["SHA1"]}]
     job = _import(nsp_set, vics2_file(tmp_path / "mixed.json", mixed))
     assert job.status == HashSetImport.Status.FAILED and "two different known media" in job.error
@@ -123,7 +129,7 @@ def test_export_is_audited(tmp_path, nsp_set):
 
 def test_csv_export_neutralises_formulas(tmp_path, nsp_set):
     records = vics2_records(1)
-    records[0]["Comments"] = "=HYPERLINK(\"http://x\")"
+    records[0]["Comments"] = '=HYPERLINK("http://x")'
     _import(nsp_set, vics2_file(tmp_path / "set.json", records))
     out = io.StringIO()
     hashset_export(actor=SYSTEM_ACTOR, hashset=nsp_set, fmt="csv", out=out)

@@ -18,7 +18,9 @@ pytestmark = pytest.mark.django_db
 
 
 def _import(hashset, path):
-    job = import_job_create(acting_user=None, hashset=hashset, file_name=path.name, total_bytes=path.stat().st_size, scheme=None)
+    job = import_job_create(
+        acting_user=None, hashset=hashset, file_name=path.name, total_bytes=path.stat().st_size, scheme=None
+    )
     job = hashset_import_run(job=job, path=path, actor=SYSTEM_ACTOR)
     assert job.status == "done", job.error
     return job
@@ -127,14 +129,16 @@ def test_pdq_match_finds_planted_near_duplicates_within_radius(api_client, alice
     for distance in (0, 1, 15, 30, 31, 32, 40):
         code = _flip(base, list(rng.choice(256, distance, replace=False)))
         planted[distance] = code
-        md5 = hashlib.md5(code).hexdigest()  # noqa: S324
+        md5 = hashlib.md5(code).hexdigest()
         lines.append(f"{md5},{code.hex()},90,1")
     path = tmp_path / "pdq.csv"
     path.write_text("\n".join(lines) + "\n")
     hashset = HashSet.objects.create(owner=agency_a, name="pdq set", scheme="vic_us")
     _import(hashset, path)
     login_verified(api_client, alice)
-    response = api_client.post("/api/v1/hashes/match/pdq", {"hashes": [{"hex": base.hex(), "quality": 90}]}, format="json")
+    response = api_client.post(
+        "/api/v1/hashes/match/pdq", {"hashes": [{"hex": base.hex(), "quality": 90}]}, format="json"
+    )
     assert response.status_code == 200, response.content
     found = {m["hex"]: m["distance"] for m in response.json()["results"][0]["matches"]}
     assert {planted[d].hex() for d in (0, 1, 15, 30, 31)} <= set(found)

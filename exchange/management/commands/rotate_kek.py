@@ -18,7 +18,9 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         old = keystore.previous_kek()
         if old is None:
-            raise CommandError("Set KEY_ENCRYPTION_KEY_PREVIOUS to the old key (and KEY_ENCRYPTION_KEY to the new one).")
+            raise CommandError(
+                "Set KEY_ENCRYPTION_KEY_PREVIOUS to the old key (and KEY_ENCRYPTION_KEY to the new one)."
+            )
         if settings.KEY_ENCRYPTION_KEY == settings.KEY_ENCRYPTION_KEY_PREVIOUS:
             raise CommandError("The new and previous keys are the same.")
         with transaction.atomic():

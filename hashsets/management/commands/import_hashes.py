@@ -31,7 +31,7 @@ class Command(BaseCommand):
         owner = Agency.objects.filter(code=agency).first()
         if owner is None:
             raise CommandError(f"No agency with code {agency!r} on this node.")
-        hashset, created = HashSet.objects.get_or_create(
+        hashset, _ = HashSet.objects.get_or_create(
             owner=owner, name=set_name, defaults={"scheme": scheme or Scheme.VIC_US}
         )
         job = import_job_create(
