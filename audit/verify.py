@@ -641,7 +641,7 @@ def _verify(directory: str, result: VerificationResult, key: str | None, require
     stored: bytes | None = None
     if LEAF_HASHES in files:
         stored = _read_leaf_hashes(os.path.join(directory, LEAF_HASHES), count)
-    computed = tree.leaf_hashes()
+    computed = tree.leaf_hashes() if stored is not None else b""
 
     # Checkpoints: format, signature, origin, order, extent.
     signed: list[_Signed] = []
