@@ -3,16 +3,19 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from agencies.demo import demo_seed
+from casebridge.demo import demo_content_seed
 
 
 class Command(BaseCommand):
-    help = "Create two demo agencies with one user of each role (DEBUG only; safe to run twice)."
+    help = (
+        "Create two demo agencies with one user of each role, partnered, with hash sets and a case "
+        "(DEBUG only; safe to run twice)."
+    )
 
     def handle(self, *args, **options):
         if not settings.DEBUG:
             raise CommandError("seed_demo only runs with DEBUG on: demo users have published passwords.")
-        users = demo_seed()
+        users = demo_content_seed()
         self.stdout.write(self.style.SUCCESS("Demo agencies and users are ready.") + "\n")
         self.stdout.write(f"{'username':<22} {'agency':<6} {'role':<13} TOTP secret (base32)")
         for user in users:
