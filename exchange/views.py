@@ -14,7 +14,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from agencies.decorators import member_required
 from agencies.models import Role
 from casebridge.errors import CasebridgeError
-from exchange import selectors, services
+from exchange import keystore, selectors, services
 from exchange.delivery import bundle_retry_now
 from exchange.forms import AgreementForm, FingerprintForm, OutboundTokenForm, PartnerAddForm, RevokeForm
 from exchange.models import Bundle
@@ -41,6 +41,7 @@ def overview_view(request: HttpRequest) -> HttpResponse:
         {
             "partners": selectors.partners_of(user=request.user),
             "keys": selectors.key_sets_of(user=request.user)[:5],
+            "current_key": keystore.key_set_current(agency),
             "health": selectors.sync_health(user=request.user),
             "pending": selectors.share_requests_pending(user=request.user).count(),
             "outbox": selectors.bundles_of(user=request.user, direction="out")[:10],
@@ -78,7 +79,11 @@ def keys_revoke_view(request: HttpRequest, key_set_id: int) -> HttpResponse:
         if not form.is_valid():
             raise CasebridgeError("Say why the keys are revoked.")
         services.keys_revoke(acting_user=request.user, key_set=key_set, reason=form.cleaned_data["reason"])
-        messages.success(request, "Keys revoked: nothing signed with them is accepted any more. Rotate now.")
+        messages.success(
+            request,
+            "Keys revoked: nothing signed with them is accepted any more. "
+            "Call every partner and send them your current agency card.",
+        )
     except CasebridgeError as exc:
         messages.error(request, exc.message)
     return redirect("exchange")
