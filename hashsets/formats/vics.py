@@ -171,8 +171,13 @@ def iter_vics(stream, shape: str, scheme: Scheme) -> Iterator[MediaRecord | Pars
             except ParseError as exc:
                 yield exc
     except _JSONError as exc:
-        # yajl quotes the bytes around the fault on later lines: keep only its first line
-        text = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        # yajl quotes the bytes around the fault on later lines: keep only its first line. The C
+        # backend's message is bytes, whose str() is one repr line with the file's bytes in it.
+        detail = exc.args[0] if exc.args else ""
+        if isinstance(detail, bytes):
+            detail = detail.decode("utf-8", "replace")
+        detail = str(detail).strip()
+        text = detail.splitlines()[0] if detail else type(exc).__name__
         if "premature EOF" in text or "Incomplete JSON content" in text:
             if number:
                 msg = (
