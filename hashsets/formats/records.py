@@ -507,11 +507,17 @@ def parse_whole(
     return number
 
 
+# PostgreSQL text cannot hold NUL: refused here, naming the record, instead of failing the import's COPY.
+_NUL_MESSAGE = "contains a NUL character (0x00), which text may not hold"
+
+
 def parse_text(value: object, record: int | None, field: str, line: int | None = None):
     """Free text; numbers are taken as their text, blank is None."""
     if value is None:
         return None
     if type(value) is str:
+        if "\x00" in value:
+            raise ParseError(record, field, _NUL_MESSAGE, line)
         return value if value.strip() else None
     if isinstance(value, (int, float)) and not isinstance(value, bool):
         return str(value)
@@ -523,6 +529,8 @@ def parse_names(value: object, record: int | None, field: str, line: int | None 
     if value is None:
         return ()
     if type(value) is str:
+        if "\x00" in value:
+            raise ParseError(record, field, _NUL_MESSAGE, line)
         if "|" not in value:
             name = value.strip()
             return (name,) if name else ()
@@ -532,6 +540,8 @@ def parse_names(value: object, record: int | None, field: str, line: int | None 
         for item in value:
             if type(item) is not str:
                 raise ParseError(record, field, f"expected a list of names as text, found {describe(item)}", line)
+            if "\x00" in item:
+                raise ParseError(record, field, _NUL_MESSAGE, line)
             item = item.strip()
             if item:
                 names.append(item)
