@@ -138,6 +138,10 @@ def iter_records(
                 None,
                 f"the file is not valid {info.encoding.upper()} text near byte {exc.start}: save it as UTF-8",
             ) from None
+        except csv.Error as exc:  # a field over csv.field_size_limit: a quote opened and never closed
+            raise ParseError(
+                report.records + report.skipped + 1, None, f"the file cannot be read as CSV: {exc} (an unclosed quote?)"
+            ) from None
         report.sha256, report.size = opened.finish()
         report.complete = True
 
