@@ -118,8 +118,8 @@ def triage_view(request: HttpRequest, case_id: int) -> HttpResponse:
         "cases/triage.html",
         {
             "ctx": context, "case": case, "page": page, "rows": rows, "filter_form": filter_form,
-            "classify_form": forms.ClassifyForm(), "summary": summary, "chart": triage_bars(summary),
-            "sizes": TRIAGE_PAGE_SIZES, "size": size,
+            "classify_form": forms.ClassifyForm(auto_id="id_classify_%s"), "summary": summary,
+            "chart": triage_bars(summary), "sizes": TRIAGE_PAGE_SIZES, "size": size,
         },
     )  # fmt: skip
 
