@@ -293,7 +293,7 @@ def _validate_header(header: Any) -> None:
         raise _malformed(str(exc)) from None
     if expires <= created:
         raise _malformed("expires must be after created")
-    if header["tlp"] not in TLP_LEVELS:
+    if not isinstance(header["tlp"], str) or header["tlp"] not in TLP_LEVELS:  # a list is unhashable
         raise _malformed(f"tlp must be one of {sorted(TLP_LEVELS)}")
     if not _is_int(header["payload_length"]) or header["payload_length"] < 0:
         raise _malformed("payload_length must be a non-negative integer")
