@@ -119,7 +119,11 @@ def sniff(head: str, whole: bool = False) -> dict[str, Any] | None:
     m = _CONTEXT_RE.search(head)
     if not m:
         return None
-    key, context = m.group(1), json.loads(f'"{m.group(2)}"')
+    key = m.group(1)
+    try:
+        context = json.loads(f'"{m.group(2)}"')
+    except ValueError:  # a raw control character or a bad escape inside the string
+        raise ParseError(None, key, "the context is not a valid JSON string") from None
     if "projectvic" not in context.lower():
         return None
     v = _VERSION_RE.search(context)
