@@ -155,7 +155,9 @@ def lead_share_view(request: HttpRequest, lead_id: int) -> HttpResponse:
             acting_user=request.user, lead=lead, partner_codes=codes, purpose=data["purpose"]
         )
         if share.needs_approval:
-            messages.info(request, f"TLP:{lead.tlp}: another supervisor must approve this share before it leaves.")
+            messages.info(
+                request, f"TLP:{lead.tlp}: a supervisor must approve this share before it leaves (never the requester)."
+            )
 
     return _lead_post(request, lead_id, forms.ShareRequestForm, request_share, "Share requested.")
 
