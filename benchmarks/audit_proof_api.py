@@ -248,7 +248,7 @@ def main(argv: list[str] | None = None) -> int:
         ratio50 = summary["API"]["p50_ms"] / summary["raw SQL"]["p50_ms"]
         ratio99 = summary["API"]["p99_ms"] / summary["raw SQL"]["p99_ms"]
         print(f"ratio API / raw SQL: p50 {ratio50:.1f}x, p99 {ratio99:.1f}x")
-        if build:
+        if "integrate_s" in build:
             print(
                 f"build: COPY {build['copy_pending_s']:.1f}s, integrate {build['integrate_s']:.1f}s "
                 f"({build['integrate_rate']:,.0f} entries/s)"
