@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 WIDTH, HEIGHT, PAD_LEFT, PAD_BOTTOM = 900, 220, 40, 24
+LABEL_WIDTH = 80  # "25 Nov 15:00" at font-size 11
 
 
 def activity_chart(data: dict) -> dict:
@@ -35,7 +36,7 @@ def activity_chart(data: dict) -> dict:
     labels = [
         {"x": round(PAD_LEFT + i * slot, 1), "text": f"{bucket:%d %b %H:00}"}
         for i, bucket in enumerate(buckets)
-        if i % 12 == 0
+        if i % 12 == 0 and PAD_LEFT + i * slot + LABEL_WIDTH <= WIDTH  # the last one would be cut off
     ]
     legend = [
         {"family": family, "cls": f"sw-{i % 6}", "total": sum(series[family])} for i, family in enumerate(families)
