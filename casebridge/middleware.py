@@ -7,8 +7,9 @@ import uuid
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
+from urllib.parse import unquote_plus
 
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest, JsonResponse
 
 _REQUEST_ID_RE = re.compile(r"^[A-Za-z0-9._-]{8,64}$")
 
@@ -45,3 +46,23 @@ class RequestIdMiddleware:
             current_request.reset(token)
         response["X-Request-ID"] = request_id
         return response
+
+
+class NulCharacterRejectMiddleware:
+    """Refuses (400) a URL whose path or query holds a NUL character.
+
+    No legitimate request has one, and PostgreSQL text cannot hold one: left through, it ends as a
+    500 deep inside whichever query first compares it (a search box, an agency code, a filter).
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if "\x00" in request.path or "\x00" in unquote_plus(request.META.get("QUERY_STRING", "")):
+            detail = "A NUL character is not allowed in a URL."
+            if request.path.startswith("/api/"):
+                body = {"type": "about:blank", "title": "Bad request", "status": 400, "detail": detail}
+                return JsonResponse(body, status=400, content_type="application/problem+json")
+            return HttpResponseBadRequest(detail, content_type="text/plain; charset=utf-8")
+        return self.get_response(request)
