@@ -172,7 +172,6 @@ class WitnessView(APIView):
     @extend_schema(request=WitnessRequestSerializer, responses=CosignatureSerializer, summary="Cosign a checkpoint")
     def post(self, request):
         import base64
-        import binascii
 
         from exchange.witness import checkpoint_cosign
 
@@ -180,7 +179,7 @@ class WitnessView(APIView):
         data.is_valid(raise_exception=True)
         try:
             proof = [base64.b64decode(h, validate=True) for h in data.validated_data["proof"]]
-        except binascii.Error:
+        except ValueError:  # binascii.Error, or a character outside ASCII
             raise CasebridgeError("proof hashes must be base64.") from None
         cosigned = checkpoint_cosign(
             partner=request.auth,
