@@ -97,7 +97,8 @@ def _bundle_vector(
     )
     bundle = out.getvalue()
     parsed, header_bytes, signatures = bundle_read_header(io.BytesIO(bundle))
-    assert parsed == header and header_bytes == canonical_json(header)
+    if parsed != header or header_bytes != canonical_json(header):
+        raise SystemExit("the sealed header does not read back as written")
 
     # Intermediate values, recovered with the first recipient's key.
     code, keys, _seq = recipients[0]
@@ -113,7 +114,8 @@ def _bundle_vector(
         size = min(chunk_size, len(payload) - index * chunk_size) + TAG_LEN
         chunks.append({"nonce": chunk_nonce(index, last).hex(), "ciphertext": bundle[offset : offset + size].hex()})
         offset += size
-    assert offset == len(bundle)
+    if offset != len(bundle):
+        raise SystemExit(f"chunks cover {offset} of the bundle's {len(bundle)} bytes")
 
     return {
         "name": name,

@@ -88,7 +88,8 @@ class FileDigests:
         return ["" if v is None else str(v) for v in astuple(self)]
 
 
-assert tuple(f.name for f in fields(FileDigests)) == MANIFEST_HEADER
+if tuple(f.name for f in fields(FileDigests)) != MANIFEST_HEADER:  # a check that also runs under python -O
+    raise ImportError("FileDigests fields and MANIFEST_HEADER disagree: the manifest columns would shift")
 
 
 # --------------------------------------------------------------------------------------------------

@@ -202,7 +202,8 @@ class _OrmMerger:
         return matches.pop() if matches else None
 
     def add(self, batch: list[MediaRecord]) -> None:
-        assert self._hashset is not None and self._job is not None
+        if self._hashset is None or self._job is None:
+            raise RuntimeError("add() before begin(): no hash set or import job to merge into")
         now = timezone.now()
         self.counts.records += len(batch)
         known = self._known(batch)
