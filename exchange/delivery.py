@@ -81,7 +81,7 @@ def _deliver_http(bundle: Bundle, recipient: Agency) -> DeliveryOutcome:
         },
     )
     try:
-        with urllib.request.urlopen(request, timeout=settings.EXCHANGE_HTTP_TIMEOUT) as response:  # noqa: S310
+        with urllib.request.urlopen(request, timeout=settings.EXCHANGE_HTTP_TIMEOUT) as response:  # noqa: S310 - same http(s) URL
             body = json.loads(response.read() or b"{}")
             return DeliveryOutcome(state="applied" if body.get("state") in ("applied", "duplicate") else "delivered")
     except urllib.error.HTTPError as exc:

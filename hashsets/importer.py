@@ -119,7 +119,7 @@ class _PostgresStage:
                 raise ImportConflict(unresolved[0])
             for digest in DIGESTS:
                 cursor.execute(
-                    f"SELECT s.n FROM hashset_import_stage s JOIN hashsets_media m ON m.{digest} = s.{digest} "  # noqa: S608
+                    f"SELECT s.n FROM hashset_import_stage s JOIN hashsets_media m ON m.{digest} = s.{digest} "  # noqa: S608 - fixed names
                     "WHERE m.id <> s.media_id ORDER BY s.n LIMIT 1"
                 )
                 mismatch = cursor.fetchone()
