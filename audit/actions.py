@@ -76,6 +76,15 @@ class Action(models.TextChoices):
     LEAD_LIST = "lead.list", "Leads listed"
     SHARE_REJECT = "share.reject", "Share rejected"
     IDENTIFIER_ADD = "identifier.add", "Target identifier added"
+    # retention, review and legal hold (added with the retention issue)
+    RETENTION_RULE_CHANGE = "retention.rule_change", "Retention rule changed"
+    RETENTION_QUEUE_VIEW = "retention.queue_view", "Review queue viewed"
+    RETENTION_REVIEW = "retention.review", "Record reviewed (extended or let go)"
+    RETENTION_ERASE = "retention.erase", "Record erased"
+    RETENTION_REPORT = "retention.report", "Purpose and retention report viewed"
+    LEGAL_HOLD_PLACE = "legal_hold.place", "Legal hold placed"
+    LEGAL_HOLD_LIFT = "legal_hold.lift", "Legal hold lifted"
+    BUNDLE_PULL = "bundle.pull", "Bundle pulled by a partner"
 
 
 class Outcome(models.TextChoices):

@@ -20,6 +20,7 @@ def audit_view_record(*, acting_user, what: str, object_id: str | int = "", deta
         object_type=what,
         object_id=object_id,
         details=details or {},
+        purpose={"code": "audit"},
     )
 
 
@@ -29,6 +30,7 @@ def audit_export_record(*, acting_user, count: int, filters: dict) -> None:
         actor=actor_for_user(acting_user),
         object_type="audit_log",
         details={"entries": count, "filters": filters},
+        purpose={"code": "audit"},
     )
 
 

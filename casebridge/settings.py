@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "hashsets",
     "cases",
     "exchange",
+    "retention",
 ]
 
 MIDDLEWARE = [
@@ -270,6 +271,15 @@ CELERY_BEAT_SCHEDULE = {
 AUDIT_ORIGIN = env_str("AUDIT_ORIGIN") or "casebridge.local/audit"
 AUDIT_SIGNING_KEY = env_secret("AUDIT_SIGNING_KEY")  # base64 Ed25519 seed; generated under var/ if unset
 AUDIT_COMMITMENT_SALT_BYTES = 16
+# How long audit entries are kept before whole partitions are archived offline (docs/retention.md).
+# No agency's data retention rule may keep a record longer than this: its audit trail must outlive it.
+AUDIT_RETENTION_DAYS = env_int("AUDIT_RETENTION_DAYS", 3650, minimum=1)
+CELERY_BEAT_SCHEDULE["retention-sweep"] = {
+    # Erase records past their deadline (idempotent: a late or doubled run erases nothing twice).
+    "task": "retention.tasks.retention_sweep",
+    "schedule": 3600.0,
+    "options": {"expires": 1800},
+}
 
 LOGGING = {
     "version": 1,

@@ -18,6 +18,7 @@ api_v1 = [
     path("", include("hashsets.api_urls")),
     path("", include("cases.api_urls")),
     path("exchange/", include("exchange.api_urls")),
+    path("retention/", include("retention.api_urls")),
     path("schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema"), name="api-docs"),
 ]
@@ -31,6 +32,7 @@ urlpatterns = [
     path("hashsets/", include("hashsets.urls")),
     path("cases/", include("cases.urls")),
     path("exchange/", include("exchange.urls")),
+    path("retention/", include("retention.urls")),
     path("api/v1/", include(api_v1)),
     path("operator/", admin.site.urls),
 ]

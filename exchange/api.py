@@ -5,6 +5,7 @@ from __future__ import annotations
 import tempfile
 
 from django.conf import settings
+from django.db import transaction
 from django.http import FileResponse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -16,6 +17,8 @@ from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from agencies.models import Agency
+from audit.actions import Action
+from audit.capture import Actor, audit_record
 from casebridge.api import problem_response
 from casebridge.errors import CasebridgeError, NotFoundError
 from exchange import keystore
@@ -121,7 +124,20 @@ class BundleDownloadView(APIView):
         ).first()
         if bundle is None:
             raise NotFoundError("No such bundle for you.")
-        return FileResponse(open(bundle.path, "rb"), content_type="application/octet-stream")
+        handle = open(bundle.path, "rb")  # FileResponse closes it
+        # A partner node pulling a bundle is a disclosure under the sharing agreement: audited as such.
+        with transaction.atomic():
+            audit_record(
+                action=Action.BUNDLE_PULL,
+                actor=Actor(type="partner", id=partner.partner.code, name=partner.partner.code, auth="partner-token"),
+                agency=partner.agency.code,
+                object_type="bundle",
+                object_id=str(bundle.bundle_id),
+                purpose={"code": "sharing_agreement", "partner": partner.partner.code},
+                recipients=[partner.partner.code],
+                details={"kind": bundle.kind, "sequence": bundle.sequence},
+            )
+        return FileResponse(handle, content_type="application/octet-stream")
 
 
 class AgencyCardView(APIView):

@@ -371,7 +371,7 @@ def share_enqueue(
                 agency=sender.code,
                 object_type="bundle",
                 object_id=str(bundle.bundle_id),
-                purpose=purpose,
+                purpose=purpose or {"code": "disclosure"},
                 recipients=[partner.partner.code],
                 details={"kind": kind, "sequence": sequence, "tlp": tlp, "bytes": bundle.size},
             )
@@ -464,6 +464,7 @@ def share_decide(*, acting_user, request: ShareRequest, approve: bool) -> list[B
         object_type=request.object_type,
         object_id=request.object_id,
         recipients=request.recipients,
+        purpose={"code": "disclosure", "share_request": str(request.pk)},
         details={"request": request.pk, "approved": approve},
     )
     if not approve:

@@ -70,6 +70,7 @@ def _audited_lookup(request, items: list[tuple[str, bytes]], *, via: str):
             actor=actor_for_user(request.user),
             object_type="hash_batch",
             details={"digests": len(items), "known": sum(1 for h in hits if h.known), "via": via},
+            purpose={"code": "investigation"},
         )
     return hits
 
@@ -172,6 +173,7 @@ class PdqMatchView(APIView):
                 actor=actor_for_user(request.user),
                 object_type="hash_batch",
                 details={"queries": len(codes), "radius": radius, "matched": sum(1 for m in found if m)},
+                purpose={"code": "investigation"},
             )
         results = []
         for code, matches in zip(codes, found, strict=True):

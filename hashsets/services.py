@@ -309,8 +309,11 @@ def hashset_export(
     scheme: str | None = None,
     categories: list[str] | None = None,
     series: str | None = None,
+    purpose: dict[str, str] | None = None,
 ) -> int:
-    """Stream the set's live classifications in `fmt` to `out`. Audited. Returns records written."""
+    """Stream the set's live classifications in `fmt` to `out`. Audited with its purpose (default
+    "investigation": loading the digests into forensic tools). Returns records written."""
+    purpose = dict(purpose or {"code": "investigation"})
     with transaction.atomic():
         report = export_records(_export_rows(hashset, categories=categories, series=series), fmt, out, scheme=scheme)
         audit_record(
@@ -320,5 +323,6 @@ def hashset_export(
             object_type="hashset",
             object_id=hashset.pk,
             details={"format": fmt, "records": report.written, "categories": categories or [], "series": series or ""},
+            purpose=purpose,
         )
     return report.written

@@ -75,8 +75,9 @@ def hashset_detail_view(request: HttpRequest, hashset_id: int) -> HttpResponse:
     hashset = _visible_or_404(request, hashset_id)
     with transaction.atomic():
         audit_record(
-            action=Action.HASHSET_VIEW, actor=actor_for_user(request.user), object_type="hashset", object_id=hashset.pk
-        )
+            action=Action.HASHSET_VIEW, actor=actor_for_user(request.user), object_type="hashset", object_id=hashset.pk,
+            purpose={"code": "investigation"},
+        )  # fmt: skip
     live = Classification.objects.filter(hashset=hashset, retracted_at__isnull=True)
     by_category = {row["category"]: row["n"] for row in live.values("category").annotate(n=Count("id"))}
     own = hashset.owner_id == request.user.membership.agency_id
@@ -152,6 +153,7 @@ def hashset_export_view(request: HttpRequest, hashset_id: int) -> HttpResponse:
     services.hashset_export(
         actor=actor_for_user(request.user), hashset=hashset, fmt=fmt, out=buffer,
         categories=form.cleaned_data["category"] or None, series=form.cleaned_data["series"] or None,
+        purpose={"code": "investigation"},
     )  # fmt: skip
     response = StreamingHttpResponse(iter([buffer.getvalue()]), content_type=f"{spec.content_type}; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="{hashset.owner.code}-{hashset.pk}-{fmt}{spec.extension}"'

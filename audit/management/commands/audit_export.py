@@ -33,6 +33,7 @@ class Command(BaseCommand):
                 actor=SYSTEM_ACTOR,
                 object_type="audit_log",
                 details={"entries": manifest["entries"], "via": "manage.py audit_export"},
+                purpose={"code": "audit"},
             )
         self.stderr.write("")
         self.stdout.write(
