@@ -216,7 +216,9 @@ def bundle_retry_view(request: HttpRequest, bundle_pk: int) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def approvals_view(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
-        share = _or_404(selectors.share_request_get, user=request.user, request_id=int(request.POST.get("request", 0)))
+        raw = request.POST.get("request", "")
+        request_id = int(raw) if raw.isdecimal() else 0  # junk names no request: 404, not a 500
+        share = _or_404(selectors.share_request_get, user=request.user, request_id=request_id)
         try:
             bundles = services.share_decide(
                 acting_user=request.user, request=share, approve=request.POST.get("decision") == "approve"

@@ -167,7 +167,9 @@ def lead_share_view(request: HttpRequest, lead_id: int) -> HttpResponse:
 @require_POST
 def lead_attach_view(request: HttpRequest, lead_id: int) -> HttpResponse:
     context = lead_or_404(request, lead_id, write=True)
-    case_context = case_or_404(request, int(request.POST.get("case") or 0), Access.MANAGE, "attach lead")
+    raw = request.POST.get("case") or ""
+    case_id = int(raw) if raw.isdecimal() else 0  # junk names no case: 404, not a 500
+    case_context = case_or_404(request, case_id, Access.MANAGE, "attach lead")
     try:
         sharing.lead_attach_case(acting_user=request.user, lead=context.lead, case=case_context.case)
     except CasebridgeError as exc:
