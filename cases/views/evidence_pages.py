@@ -21,6 +21,7 @@ from cases import forms, selectors, services
 from cases.access import Access
 from cases.charts import triage_bars
 from cases.views._common import WORK_ROLES, case_or_404, refusable
+from hashsets.formats.csvformats import guard
 
 TRIAGE_PAGE_SIZES = (50, 100, 250, 500)
 
@@ -175,7 +176,7 @@ def evidence_export_view(request: HttpRequest, case_id: int) -> HttpResponse:
                 bytes(item.pdq).hex() if item.pdq is not None else "",
                 item.pdq_quality if item.pdq_quality is not None else "",
                 item.size if item.size is not None else "",
-                item.media_type,
+                guard(item.media_type),  # free text from an uploaded manifest: inert in a spreadsheet
                 item.match_state,
                 item.category,
             ]
