@@ -238,3 +238,11 @@ def test_a_partner_node_gets_only_bundles_addressed_to_it(world, agency_a, adam)
     # ...while RNP's node, the addressee, gets it.
     rnp = fast_client(HTTP_AUTHORIZATION=world.tokens["partner"])
     assert rnp.get(f"/api/v1/exchange/bundles/{bundle.bundle_id}").status_code == 200
+
+
+def test_posted_ids_that_are_not_numbers_are_404(world):
+    """A form field naming an object by id, filled with junk, names nothing: 404, not a 500."""
+    sam = world.client("sam")
+    for junk in ("abc", "²", ""):
+        assert sam.post("/exchange/approvals/", {"request": junk, "decision": "approve"}).status_code == 404
+        assert sam.post(f"/cases/leads/{world.kwargs['lead_id']}/attach/", {"case": junk}).status_code == 404

@@ -316,3 +316,21 @@ def test_formula_cells_in_text_columns_export_inert(tmp_path, nsp_set):
     cells = [cell for row in csv.reader(io.StringIO(out.getvalue())) for cell in row]
     assert '\'=HYPERLINK("http://evil.example","x")' in cells and "'@SUM(1+1)" in cells
     assert not any(cell.startswith(("=", "@", "+", "-")) for cell in cells)
+
+
+def test_evidence_export_keeps_formula_cells_inert(tmp_path, alice, as_user):
+    """A manifest's free-text media type comes back out in the case's evidence CSV: guarded."""
+    from cases import services as case_services
+    from cases.access import Access
+    from cases.selectors import case_context
+
+    case = case_services.case_create(acting_user=alice, title="Formula drill")
+    context = case_context(user=alice, case_id=case.pk, need=Access.WRITE)
+    path = tmp_path / "evidence.csv"
+    path.write_text(f"md5,media_type\n{digests(1)['MD5']},=1+2\n{digests(2)['MD5']},@SUM(1)\n")
+    case_services.evidence_add(acting_user=alice, context=context, parsed=case_services.evidence_parse_file(path))
+    response = as_user(alice).get(f"/cases/{case.pk}/evidence/export.csv")
+    assert response.status_code == 200
+    cells = [cell for row in csv.reader(io.StringIO(response.content.decode())) for cell in row]
+    assert "'=1+2" in cells and "'@sum(1)" in cells
+    assert not any(cell.startswith(("=", "@", "+", "-")) for cell in cells)
