@@ -16,6 +16,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from agencies.models import Agency, Membership, Role
 from audit.db import append_only_install, append_only_remove
+from exchange.services import agreement_set, keys_ensure, partner_add_from_card, partner_verify
 
 User = get_user_model()
 PASSWORD = "a-long-and-unguessable-test-passphrase"
@@ -100,6 +101,27 @@ def api_client():
     from rest_framework.test import APIClient
 
     return APIClient()
+
+
+# --- partner agencies ----------------------------------------------------------------------
+
+
+@pytest.fixture
+def partnership(adam, carl, agency_a, agency_b):
+    """NSP (admin adam) and RNP (admin carl): verified both ways, hash sets and leads up to AMBER."""
+    keys_a = keys_ensure(agency=agency_a)
+    keys_b = keys_ensure(agency=agency_b)
+    a_to_b = partner_add_from_card(acting_user=adam, card_document=keys_b.card)
+    partner_verify(acting_user=adam, partner=a_to_b, signing_fingerprint=keys_b.signing_fingerprint)
+    agreement_set(
+        acting_user=adam, partner=a_to_b, data_types=["hashset", "lead"], max_tlp="AMBER", requires_approval=False
+    )
+    b_to_a = partner_add_from_card(acting_user=carl, card_document=keys_a.card)
+    partner_verify(acting_user=carl, partner=b_to_a, signing_fingerprint=keys_a.signing_fingerprint)
+    agreement_set(
+        acting_user=carl, partner=b_to_a, data_types=["hashset", "lead"], max_tlp="AMBER", requires_approval=False
+    )
+    return a_to_b, b_to_a
 
 
 # --- transactional tests and the append-only audit tables -------------------------------------

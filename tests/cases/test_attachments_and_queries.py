@@ -109,11 +109,11 @@ def test_evidence_and_lead_lists_queries_do_not_grow(api_client, alice, case_a, 
         assert api_client.get("/api/v1/leads/").json()["count"] == 6
 
 
-def test_pages_render_for_a_member(client, as_user, alice, sam, case_a):
+def test_pages_render_for_a_member(client, as_user, alice, sam, case_a, partnership):
     write = ctx(alice, case_a, Access.WRITE)
     note = services.note_create(acting_user=alice, context=write, body="visible note")
     task = services.task_create(acting_user=alice, context=write, title="visible task", assignee="alice")
-    lead = services.lead_create(acting_user=alice, context=write, title="visible lead", tlp="RED")
+    lead = services.lead_create(acting_user=alice, context=write, title="visible lead", tlp="AMBER")
     as_user(alice)
     for url in (
         "/cases/", "/cases/?q=lantern&status=open&mine=on", "/cases/new/", f"/cases/{case_a.pk}/",

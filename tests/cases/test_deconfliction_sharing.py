@@ -169,11 +169,15 @@ def test_share_request_four_eyes(alice, sam, agency_a, shared_lead, monkeypatch)
     assert sent[-1]["kind"] == "lead.update" and sent[-1]["payload"]["status"] == "identified"
 
 
-def test_green_lead_needs_no_approval_and_waits_for_the_hook(alice, shared_lead):
+def test_green_lead_needs_no_approval_and_goes_to_the_outbox(alice, shared_lead, partnership):
+    from exchange.models import Bundle
+
     share = sharing.lead_share_request(
         acting_user=alice, lead=shared_lead, partner_codes=["RNP"], purpose="victim_identification"
     )
-    assert share.state == "approved" and not share.needs_approval
+    share.refresh_from_db()
+    assert share.state == "sent" and not share.needs_approval
+    assert Bundle.objects.filter(direction="out", kind="lead.share", recipient_code="RNP").count() == 1
     with pytest.raises(CasebridgeError, match="not with your own"):
         sharing.lead_share_request(
             acting_user=alice, lead=shared_lead, partner_codes=["NSP"], purpose="victim_identification"

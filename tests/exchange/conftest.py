@@ -1,4 +1,4 @@
-"""Two agencies on this node that are verified partners of each other, with agreements."""
+"""Crafting bundles for the exchange tests (the `partnership` fixture lives in tests/conftest.py)."""
 
 from __future__ import annotations
 
@@ -9,30 +9,11 @@ import pytest
 
 from exchange import keystore
 from exchange.envelope import bundle_seal
-from exchange.services import agreement_set, keys_ensure, partner_add_from_card, partner_verify
 
 
 @pytest.fixture(autouse=True)
 def _bundle_dir(settings, tmp_path):
     settings.EXCHANGE_BUNDLE_DIR = tmp_path / "bundles"
-
-
-@pytest.fixture
-def partnership(adam, carl, agency_a, agency_b):
-    """NSP (admin adam) and RNP (admin carl): verified both ways, hash sets and leads up to AMBER."""
-    keys_a = keys_ensure(agency=agency_a)
-    keys_b = keys_ensure(agency=agency_b)
-    a_to_b = partner_add_from_card(acting_user=adam, card_document=keys_b.card)
-    partner_verify(acting_user=adam, partner=a_to_b, signing_fingerprint=keys_b.signing_fingerprint)
-    agreement_set(
-        acting_user=adam, partner=a_to_b, data_types=["hashset", "lead"], max_tlp="AMBER", requires_approval=False
-    )
-    b_to_a = partner_add_from_card(acting_user=carl, card_document=keys_a.card)
-    partner_verify(acting_user=carl, partner=b_to_a, signing_fingerprint=keys_a.signing_fingerprint)
-    agreement_set(
-        acting_user=carl, partner=b_to_a, data_types=["hashset", "lead"], max_tlp="AMBER", requires_approval=False
-    )
-    return a_to_b, b_to_a
 
 
 def craft(
