@@ -30,6 +30,7 @@ from exchange.models import Bundle, ShareRequest
 from exchange.services import agreement_set, keys_ensure, partner_add_from_card, partner_token_issue, partner_verify
 from hashsets.models import HashSet
 from hashsets.services import hashset_import_run, import_job_create
+from retention.models import RetentionRule
 from tests.conftest import login_verified
 from tests.hashsets.factories import digests, vics2_file, vics2_records
 
@@ -152,6 +153,7 @@ def world(alice, bob, charlie, sam, adam, audrey, carl, agency_a, agency_b, tmp_
     )
 
     token = api_token_create(acting_user=alice, name="alice's script").token
+    rule = RetentionRule.objects.create(agency=agency_a, kind="lead", review_after_days=365, erase_after_days=730)
 
     # The audit log integrated and checkpointed: entry 0 exists and has a proof.
     audit_integrate(force_checkpoint=True)
@@ -161,13 +163,13 @@ def world(alice, bob, charlie, sam, adam, audrey, carl, agency_a, agency_b, tmp_
         "hashset": hashset, "import": job, "case": case, "note": note, "task": task, "attachment": attachment,
         "evidence": evidence, "lead": lead, "lead_share": lead_share, "share_request": share_request,
         "bundle": bundle, "partner": a_to_b, "key_set": keys_a, "token": token, "user": bob, "entry": entry,
-        "partner_token": partner_token,
+        "partner_token": partner_token, "rule": rule,
     }  # fmt: skip
     kwargs = {
         "user_id": bob.pk, "token_id": token.pk, "index": entry.index, "hashset_id": hashset.pk, "import_id": job.pk,
         "case_id": case.pk, "note_id": note.pk, "task_id": task.pk, "attachment_id": attachment.pk,
         "lead_id": lead.pk, "request_id": lead_share.pk, "key_set_id": keys_a.pk, "partner_id": a_to_b.pk,
         "direction": "out", "bundle_pk": bundle.pk, "bundle_id": str(bundle.bundle_id), "code": "NSP",
-        "algorithm": "md5", "hex_digest": digests(0)["MD5"].lower(),
+        "algorithm": "md5", "hex_digest": digests(0)["MD5"].lower(), "rule_id": rule.pk,
     }  # fmt: skip
     return World(users=users, objects=objects, kwargs=kwargs, tokens={"partner": f"Partner {partner_token}"})

@@ -86,6 +86,9 @@ UI_CASES = [
     ("/cases/leads/{lead_id}/share/", "post", "charlie", {"partners": "RNP", "purpose": "victim_identification"}),
     ("/cases/leads/{lead_id}/attach/", "post", "sue", {"case": "{case_id}"}),
     ("/cases/shares/{request_id}/", "post", "sue", {"decision": "approve"}),
+    ("/retention/rules/{rule_id}/delete/", "post", "carl", {}),
+    ("/retention/cases/{case_id}/hold/", "post", "sue", {"reason": "court order"}),
+    ("/retention/cases/{case_id}/hold/lift/", "post", "sue", {"reason": "case closed"}),
 ]
 
 API_CASES = [
@@ -111,6 +114,10 @@ API_CASES = [
     ("/api/v1/leads/{lead_id}", "patch", {"status": "closed"}),
     ("/api/v1/leads/{lead_id}/clues", "post", {"type": "language", "text": "x"}),
     ("/api/v1/leads/{lead_id}/share", "post", {"partners": ["RNP"]}),
+    # role-gated before any lookup (the same 403 whatever the id): only RNP's admin is asked
+    ("/api/v1/retention/rules/{rule_id}", "delete", None, ("carl",)),
+    ("/api/v1/retention/cases/{case_id}/legal-hold", "post", {"reason": "court order"}),
+    ("/api/v1/retention/cases/{case_id}/legal-hold/lift", "post", {"reason": "case closed"}),
 ]
 
 
@@ -166,7 +173,9 @@ def test_api_objects_of_another_agency_are_404(world, outsiders):
     wrong = []
     for persona in ("charlie", "sue", "aria", "carl"):
         client = world.api_client(persona)  # bearer token: the way scripts call the API
-        for template, method, data in API_CASES:
+        for template, method, data, *only in API_CASES:
+            if only and persona not in only[0]:
+                continue
             url = template.format(**ids)
             with transaction.atomic():
                 if data is None:

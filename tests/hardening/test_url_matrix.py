@@ -54,6 +54,10 @@ def api_patch(*expect) -> Row:
     return Row("PATCH", expect, body="{}")
 
 
+def api_delete(*expect) -> Row:
+    return Row("DELETE", expect, body="")
+
+
 # Reused rows.  Order of the codes: anon, alice, bob, charlie, sam, adam, audrey, partner.
 # alice: investigator of NSP, owner of every object (case lead) · bob: NSP investigator, not on the
 # case · charlie: RNP investigator · sam: NSP supervisor · adam: NSP agency admin · audrey: NSP
@@ -78,6 +82,7 @@ API_CASE_WRITE = (401, 400, 404, 404, 400, 404, 403, 401)  # authorised writers 
 API_LEAD = (401, 200, 404, 404, 200, 404, 404, 401)
 API_LEAD_WRITE = (401, 400, 404, 404, 400, 404, 404, 401)
 PARTNER_ONLY = (401, 401, 401, 401, 401, 401, 401, 200)
+API_AUDITOR = (401, 403, 403, 403, 403, 403, 200, 401)
 
 MATRIX: dict[str, Row] = {
     # --- project ---------------------------------------------------------------------------
@@ -147,12 +152,23 @@ MATRIX: dict[str, Row] = {
     "exchange-approvals": get(*SUPERVISOR_ONLY),
     "exchange-bundles": get(*EXCHANGE_STAFF),  # charlie sees RNP's own (empty) outbox
     "exchange-bundle-retry": post(L, 302, 302, 404, 302, 302, 403, L),
+    # --- retention (review queue, erasure, rules, legal holds, report) -----------------------------
+    "retention-queue": get(L, 200, 200, 200, 200, 403, 403, L),
+    "retention-review": post(L, 302, 302, 302, 302, 403, 403, L),  # an unreadable review: back to the queue
+    "retention-erase": post(L, 403, 403, 403, 302, 403, 403, L),
+    "retention-rules": get(L, 403, 403, 403, 200, 200, 200, L),
+    "retention-rule-delete": post(L, 403, 403, 403, 403, 302, 403, L),
+    "retention-holds": get(L, 403, 403, 403, 200, 403, 200, L),
+    "retention-hold-place": post(L, 403, 403, 403, 302, 403, 403, L),  # no reason given: back to the case
+    "retention-hold-lift": post(L, 403, 403, 403, 302, 403, 403, L),
+    "retention-tombstones": get(L, 403, 403, 403, 200, 200, 200, L),
+    "retention-report": get(*AUDITOR_ONLY),
     # --- API v1 ----------------------------------------------------------------------------------
     "api-me": get(*API_MEMBER),
     "api-audit-checkpoint": get(*API_MEMBER),
     "api-audit-inclusion": get(*API_MEMBER, query="index=0"),
     "api-audit-consistency": get(*API_MEMBER, query="first=1&second=1"),
-    "api-audit-entry": get(401, 403, 403, 403, 403, 403, 200, 401),
+    "api-audit-entry": get(*API_AUDITOR),
     "api-hash-lookup": api_post(401, 400, 400, 400, 400, 400, 400, 401),
     "api-hash-match-pdq": api_post(401, 400, 400, 400, 400, 400, 400, 401),
     "api-hash-one": get(*API_MEMBER),  # charlie's answer must not show NSP's opinion: test_idor
@@ -174,6 +190,17 @@ MATRIX: dict[str, Row] = {
     "api-lead": get(*API_LEAD),
     "api-lead-clues": api_post(*API_LEAD_WRITE),
     "api-lead-share": api_post(*API_LEAD_WRITE),
+    "api-retention-rules": get(401, 403, 403, 403, 200, 200, 200, 401),
+    "api-retention-rule": api_delete(401, 403, 403, 403, 403, 204, 403, 401),
+    "api-retention-queue": get(401, 200, 200, 200, 200, 403, 403, 401),  # reviewers: investigators, supervisors
+    "api-retention-reviews": api_post(401, 400, 400, 400, 400, 403, 403, 401),
+    "api-retention-erasures": api_post(401, 403, 403, 403, 400, 403, 403, 401),
+    "api-retention-tombstones": get(401, 403, 403, 403, 200, 200, 200, 401),
+    "api-retention-legal-holds": get(401, 403, 403, 403, 200, 403, 200, 401),
+    # legal holds: supervisors; the case's own people are told no (403), outsiders it does not exist (404)
+    "api-retention-hold": api_post(401, 403, 404, 404, 400, 404, 403, 401),
+    "api-retention-hold-lift": api_post(401, 403, 404, 404, 400, 404, 403, 401),
+    "api-retention-report": get(*API_AUDITOR, query="date_from=2026-01-01&date_to=2026-12-31"),
     "api-exchange-inbox": Row("POST", (401,) * 7 + (422,), body=""),  # an empty body is no bundle
     "api-exchange-feed": get(*PARTNER_ONLY),
     "api-exchange-bundle": get(*PARTNER_ONLY),
