@@ -33,7 +33,7 @@ def _digest(algorithm: str, text: str, where: str) -> bytes:
         raise CasebridgeError(f"{where}: a {algorithm} digest has {expected} hexadecimal characters, got {len(text)}.")
     try:
         return binascii.unhexlify(text)
-    except binascii.Error:
+    except ValueError:  # binascii.Error, or a character outside ASCII
         raise CasebridgeError(f"{where}: {algorithm} digest is not hexadecimal.") from None
 
 
