@@ -28,6 +28,7 @@ class SessionIdleTimeoutMiddleware:
                 logout(request)
                 logout_record(user=user, reason="idle timeout")
                 messages.info(request, "You were logged out after a period of inactivity.")
-            else:
+            elif last_seen is None or now - last_seen > 60:
+                # At most one session write a minute: read-only pages stay read-only.
                 request.session[_LAST_SEEN] = now
         return self.get_response(request)

@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 from django.conf import settings
 from django.db import connection, transaction
-from django.db.models import Max
+from django.db.models import Max, Q
 
 from audit import merkle, note
 from audit.keys import audit_key_name, audit_signing_key
@@ -48,14 +48,15 @@ def stored_nodes(coordinates: list[tuple[int, int]]) -> dict[tuple[int, int], by
             found[(0, index)] = bytes(leaf)
     inner = [(level, index) for level, index in coordinates if level > 0]
     if inner:
+        # One query whatever the number of levels: OR of (level, index IN ...) per level.
         by_level: dict[int, list[int]] = {}
         for level, index in inner:
             by_level.setdefault(level, []).append(index)
-        query = AuditTreeNode.objects.none()
+        condition = Q()
         for level, indices in by_level.items():
-            query = query.union(AuditTreeNode.objects.filter(level=level, index__in=indices))
-        for row in query:
-            found[(row.level, row.index)] = bytes(row.hash)
+            condition |= Q(level=level, index__in=indices)
+        for level, index, node_hash in AuditTreeNode.objects.filter(condition).values_list("level", "index", "hash"):
+            found[(level, index)] = bytes(node_hash)
     missing = set(coordinates) - set(found)
     if missing:
         raise RuntimeError(f"audit tree storage is missing nodes {sorted(missing)[:5]}")

@@ -67,7 +67,7 @@ class InboxView(APIView):
                     raise CasebridgeError(f"Bundles are limited to {settings.EXCHANGE_MAX_BUNDLE_BYTES:,} bytes.")
                 body.write(chunk)
             body.seek(0)
-            result = inbox_receive(src=body, via="push")
+            result = inbox_receive(src=body, via="push", pushed_by=request.auth.partner.code)
         if not result.accepted:
             response = problem_response(status_code=422, title="Bundle rejected", detail=result.message, extra=None)
             response.data["code"] = result.code

@@ -159,8 +159,12 @@ def _apply(bundle: Bundle, recipient: Agency, header: dict, plaintext: Path) -> 
     return kind.apply(context)
 
 
-def inbox_receive(*, src: BinaryIO, via: str) -> ReceiveResult:
-    """Receive one bundle from `src` (local delivery, a push, or a pull)."""
+def inbox_receive(*, src: BinaryIO, via: str, pushed_by: str | None = None) -> ReceiveResult:
+    """Receive one bundle from `src` (local delivery, a push, or a pull).
+
+    `pushed_by` is the agency code of the partner whose node token was used: a node may only
+    push bundles its own agency signed (no relaying of other agencies' bundles).
+    """
     scratch = Path(tempfile.mkdtemp(prefix="inbox-", dir=bundle_dir()))
     try:
         raw = scratch / "bundle.cbb"
@@ -171,6 +175,10 @@ def inbox_receive(*, src: BinaryIO, via: str) -> ReceiveResult:
             with raw.open("rb") as handle:
                 header, _header_bytes, _signatures = bundle_read_header(handle)
             recipient = _recipient(header)
+            if pushed_by is not None and header["sender"]["agency"] != pushed_by:
+                raise _Reject(
+                    "unknown_sender", f"a node authenticated as {pushed_by} pushed a bundle signed by another agency"
+                )
             sender_keys = _sender_keys(recipient, header)
             plaintext = scratch / "payload"
             try:
@@ -190,10 +198,15 @@ def _accept(*, raw: Path, header: dict, recipient: Agency, plaintext: Path, via:
     entry = next(e for e in header["recipients"] if e["agency"] == recipient.code)
     sender_code = header["sender"]["agency"]
     bundle_id = header["bundle_id"]
-    existing = Bundle.objects.filter(
-        direction=Bundle.Direction.IN, bundle_id=bundle_id, recipient_code=recipient.code
-    ).exclude(state=Bundle.State.QUARANTINED)
-    if existing.exists():
+    existing = (
+        Bundle.objects.filter(direction=Bundle.Direction.IN, bundle_id=bundle_id, recipient_code=recipient.code)
+        .exclude(state=Bundle.State.QUARANTINED)
+        .first()
+    )
+    if existing is not None and existing.state == Bundle.State.HELD:
+        # Sent again while still waiting for an earlier one: received, but not applied yet.
+        return ReceiveResult(state="held", code="out_of_order", bundle_id=bundle_id)
+    if existing is not None:
         # The same bundle again: a retry after a lost acknowledgement, or a replay. Nothing changes;
         # the attempt is audited, and the sender is told it was already received.
         with transaction.atomic():
