@@ -95,7 +95,7 @@ def _hex(text: str, where: str, nbytes: int, algorithm: str) -> bytes:
         )
     try:
         return binascii.unhexlify(text)
-    except binascii.Error:
+    except ValueError:  # binascii.Error, or a character outside ASCII
         raise CasebridgeError(f"{where}: {text[:80]!r} is not hexadecimal.") from None
 
 
