@@ -122,9 +122,10 @@ def partner_add_from_card(*, acting_user, card_document) -> Partner:
         partner_agency = Agency.objects.create(
             name=card.name, code=card.code, country=card.country, node_url=card.node_url, hosted_here=False
         )
+    new_keys = False
     if not partner_agency.hosted_here:
         # Keys of a remote agency are known only from its cards; a local agency's are in our table.
-        AgencyKeySet.objects.get_or_create(
+        _, new_keys = AgencyKeySet.objects.get_or_create(
             signing_key_id=card.signing_keys.key_id,
             defaults={
                 "agency": partner_agency,
@@ -141,6 +142,10 @@ def partner_add_from_card(*, acting_user, card_document) -> Partner:
     elif not AgencyKeySet.objects.filter(agency=partner_agency, signing_key_id=card.signing_keys.key_id).exists():
         raise CasebridgeError("This card's keys are not the keys the agency holds on this node: refused.")
     partner, created = Partner.objects.get_or_create(agency=agency, partner=partner_agency)
+    if new_keys and not created and partner.state == Partner.State.VERIFIED:
+        # New keys are trusted only after their fingerprint is compared out of band again.
+        partner.state = Partner.State.UNVERIFIED
+        partner.save(update_fields=["state"])
     SharingAgreement.objects.get_or_create(partner=partner, defaults={"data_types": [], "max_tlp": TLP.AMBER})
     audit_record(
         action=Action.PARTNER_ADD,

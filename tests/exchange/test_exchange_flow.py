@@ -320,3 +320,28 @@ def test_kek_rotation_rewraps_keys_without_losing_them(partnership, agency_a, ag
     finally:
         settings.KEY_ENCRYPTION_KEY, settings.KEY_ENCRYPTION_KEY_PREVIOUS = old, None
         keystore.node_kek.cache_clear()
+
+
+def test_a_new_card_with_new_keys_needs_a_fresh_fingerprint_check(adam, agency_a):
+    from agencies.models import Agency
+    from exchange.services import keys_ensure, keys_rotate, partner_add_from_card
+
+    remote = Agency.objects.create(
+        name="Far", code="FAR", country="FR", node_url="http://127.0.0.1:9", hosted_here=True
+    )
+    first = keys_ensure(agency=remote)
+    Agency.objects.filter(pk=remote.pk).update(hosted_here=False)
+    partner = partner_add_from_card(acting_user=adam, card_document=first.card)
+    partner_verify(acting_user=adam, partner=partner, signing_fingerprint=first.signing_fingerprint)
+    Agency.objects.filter(pk=remote.pk).update(hosted_here=True)
+    from agencies.models import Membership
+
+    far_admin = Membership.objects.create(
+        user=type(adam).objects.create_user("far.admin", password="x" * 20), agency=remote, role="agency_admin"
+    ).user
+    second = keys_rotate(acting_user=far_admin)
+    card = second.card
+    second.delete()  # on our node only the card of a remote agency's new keys would be known
+    Agency.objects.filter(pk=remote.pk).update(hosted_here=False)
+    partner = partner_add_from_card(acting_user=adam, card_document=card)
+    assert partner.state == "unverified"
