@@ -298,3 +298,58 @@ def test_mutated_hash_set_files_raise_only_parse_error(data, skip_invalid):
         _parse_all(data, skip_invalid=skip_invalid)
     except ParseError:
         pass
+
+
+# --- hostile payloads in validly signed bundles -----------------------------------------------------
+
+HOSTILE_PAYLOADS = {
+    "line_not_an_object": b"5\n",
+    "retraction_not_hex": b'{"retract": {"md5": "zz"}}\n',
+    "nested_too_deep": b"[" * 100_000 + b"\n",
+    "nul_in_text": b'{"item": {"md5": "d41d8cd98f00b204e9800998ecf8427f", "media_type": "a\\u0000b"}}\n',
+}
+
+
+@pytest.mark.django_db
+@pytest.mark.xfail(
+    strict=True,
+    reason="KNOWN ISSUE: exchange/inbox.py::_apply_ready quarantines only ApplyRefused; any other exception from a "
+    "kind's apply (TypeError, ValueError, KeyError, RecursionError, DataError) escapes, the push answers 500 and the "
+    "bundle stays 'held', blocking every later bundle of that partner's stream.",
+)
+@pytest.mark.parametrize("name", sorted(HOSTILE_PAYLOADS))
+def test_hostile_payload_from_a_verified_partner_is_quarantined(world, agency_a, agency_b, name):
+    from exchange import keystore
+    from exchange.inbox import inbox_receive
+    from exchange.models import Bundle, Stream
+
+    payload = b'{"hashset": {"name": "hostile", "version": 1, "scheme": "vic_us"}}\n' + HOSTILE_PAYLOADS[name]
+    sealed = io.BytesIO()
+    rnp_keys, nsp_keys = keystore.key_set_current(agency_b), keystore.key_set_current(agency_a)
+    bundle_seal(  # signed with RNP's real keys, to NSP, under the agreement: only the content is hostile
+        kind="hashset.delta", sender_code="RNP", signing_keys=keystore.signing_private(rnp_keys),
+        recipients=[("NSP", keystore.encryption_public(nsp_keys))], sequence=1,
+        payload=[payload], out=sealed, tlp="GREEN", expires=timedelta(days=1), created=datetime.now(UTC),
+    )  # fmt: skip
+    result = inbox_receive(src=io.BytesIO(sealed.getvalue()), via="push")
+    assert (result.state, result.code) == ("rejected", "apply_refused")
+    assert Bundle.objects.get(direction="in").state == Bundle.State.QUARANTINED
+    assert Stream.objects.get(sender_code="RNP", recipient_code="NSP").next_in == 2  # the stream moves on
+
+
+# --- the API's own parsing of hex, base64 and URLs (found by test_schemathesis.py) --------------------
+
+
+@pytest.mark.django_db
+def test_odd_characters_in_api_input_are_400_not_500(world):
+    alice, partner = world.api_client("alice"), world.api_client("partner")
+    assert alice.get("/api/v1/hashes/md5/" + "é" * 32).status_code == 400
+    lookup = {"hashes": [{"algorithm": "md5", "hex": "é" * 32}]}
+    assert alice.post("/api/v1/hashes/lookup", lookup, content_type="application/json").status_code == 400
+    pdq = {"hashes": [{"hex": "é" * 64, "quality": 90}]}
+    assert alice.post("/api/v1/hashes/match/pdq", pdq, content_type="application/json").status_code == 400
+    witness = {"note": "x", "old_size": 0, "proof": ["é"], "log_vkey": "v"}
+    assert partner.post("/api/v1/exchange/witness", witness, content_type="application/json").status_code == 400
+    for url in ("/api/v1/hashsets?q=a%00", "/api/v1/exchange/agencies/N%00/card", "/hashsets/?q=a%00"):
+        client = alice if url.startswith("/api/v1/hashsets") else world.client("alice")
+        assert client.get(url).status_code == 400, url
