@@ -348,6 +348,9 @@ def test_odd_characters_in_api_input_are_400_not_500(world):
     assert alice.post("/api/v1/hashes/lookup", lookup, content_type="application/json").status_code == 400
     pdq = {"hashes": [{"hex": "é" * 64, "quality": 90}]}
     assert alice.post("/api/v1/hashes/match/pdq", pdq, content_type="application/json").status_code == 400
+    evidence = {"hashes": "é" * 32}
+    url = f"/api/v1/cases/{world.kwargs['case_id']}/evidence"
+    assert alice.post(url, evidence, content_type="application/json").status_code == 400
     witness = {"note": "x", "old_size": 0, "proof": ["é"], "log_vkey": "v"}
     assert partner.post("/api/v1/exchange/witness", witness, content_type="application/json").status_code == 400
     for url in ("/api/v1/hashsets?q=a%00", "/api/v1/exchange/agencies/N%00/card", "/hashsets/?q=a%00"):
