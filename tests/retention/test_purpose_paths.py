@@ -28,7 +28,6 @@ from exchange.services import agreement_set, partner_token_issue, share_decide, 
 from hashsets.models import HashSet
 from hashsets.pdq_service import pdq_index_reset
 from tests.conftest import login_verified
-from tests.exchange.conftest import partnership  # noqa: F401 - the NSP-RNP partnership fixture
 from tests.retention.conftest import ctx, entries
 
 pytestmark = pytest.mark.django_db
@@ -77,7 +76,7 @@ def _new_entries(action: str, seen: dict[str, int]) -> list[dict]:
 
 
 def test_every_consultation_and_disclosure_path_records_a_purpose(
-    api_client, alice, bob, sam, audrey, adam, carl, agency_a, agency_b, partnership,  # noqa: F811
+    api_client, alice, bob, sam, audrey, adam, carl, agency_a, agency_b, partnership,
     tmp_path, settings, django_capture_on_commit_callbacks,
 ):  # fmt: skip
     from tests.cases.conftest import import_set
