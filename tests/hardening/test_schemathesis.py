@@ -25,7 +25,7 @@ from schemathesis.checks import content_type_conformance, not_a_server_error, re
 
 from tests.hardening.test_idor import SECRETS
 
-pytestmark = [pytest.mark.django_db, pytest.mark.slow]
+pytestmark = pytest.mark.django_db
 
 MAX_EXAMPLES = 10
 PARTNER_PATHS = (
