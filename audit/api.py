@@ -88,7 +88,7 @@ class EntryView(APIView):
     def get(self, request, index: int):
         import json
 
-        entry = selectors.audit_entry_get(index=index)
+        entry = selectors.audit_entry_get(index=index, agency_code=request.user.membership.agency.code)
         services.audit_view_record(acting_user=request.user, what="audit_entry", object_id=index)
         data = {
             "index": entry.index,

@@ -27,8 +27,15 @@ class AuditFilters:
     outcome: str = ""
 
 
-def audit_entries(*, filters: AuditFilters) -> QuerySet[AuditEntry]:
-    entries = AuditEntry.objects.defer("canonical", "leaf_hash").order_by("-index")
+def audit_scope(entries: QuerySet[AuditEntry], agency_code: str | None) -> QuerySet[AuditEntry]:
+    """An agency's auditors see its own entries and node-level ones (no agency), not other agencies'."""
+    if agency_code is None:
+        return entries
+    return entries.filter(agency_code__in=[agency_code, ""])
+
+
+def audit_entries(*, filters: AuditFilters, agency_code: str | None = None) -> QuerySet[AuditEntry]:
+    entries = audit_scope(AuditEntry.objects.defer("canonical", "leaf_hash").order_by("-index"), agency_code)
     if filters.time_from:
         entries = entries.filter(time__gte=filters.time_from)
     if filters.time_to:
@@ -51,8 +58,8 @@ def audit_entries(*, filters: AuditFilters) -> QuerySet[AuditEntry]:
     return entries
 
 
-def audit_entry_get(*, index: int) -> AuditEntry:
-    entry = AuditEntry.objects.filter(index=index).first()
+def audit_entry_get(*, index: int, agency_code: str | None = None) -> AuditEntry:
+    entry = audit_scope(AuditEntry.objects.filter(index=index), agency_code).first()
     if entry is None:
         raise NotFoundError(f"There is no audit entry {index} (yet): the tree has {tree_size()} entries.")
     return entry

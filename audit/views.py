@@ -23,6 +23,10 @@ from casebridge.errors import CasebridgeError
 EXPORT_LIMIT = 50_000
 
 
+def _agency(request: HttpRequest) -> str:
+    return request.user.membership.agency.code
+
+
 def _b64(value: bytes) -> str:
     return base64.b64encode(value).decode()
 
@@ -30,7 +34,7 @@ def _b64(value: bytes) -> str:
 @member_required(Role.AUDITOR)
 def audit_log_view(request: HttpRequest) -> HttpResponse:
     form = AuditFilterForm(request.GET or None)
-    entries = selectors.audit_entries(filters=form.filters())
+    entries = selectors.audit_entries(filters=form.filters(), agency_code=_agency(request))
     page = Paginator(entries, 50).get_page(request.GET.get("page"))
     services.audit_view_record(
         acting_user=request.user, what="audit_log", details={"filters": form.active(), "page": page.number}
@@ -51,7 +55,7 @@ def audit_log_view(request: HttpRequest) -> HttpResponse:
 @member_required(Role.AUDITOR)
 def audit_entry_view(request: HttpRequest, index: int) -> HttpResponse:
     try:
-        entry = selectors.audit_entry_get(index=index)
+        entry = selectors.audit_entry_get(index=index, agency_code=_agency(request))
     except CasebridgeError:
         raise Http404("No such entry") from None
     proof = None
@@ -101,7 +105,8 @@ def audit_export_view(request: HttpRequest) -> HttpResponse:
     latest = selectors.checkpoint_latest()
     if latest is None:
         return render(request, "audit/empty_export.html", status=409)
-    entries = selectors.audit_entries(filters=form.filters()).filter(index__lt=latest.size)
+    entries = selectors.audit_entries(filters=form.filters(), agency_code=_agency(request))
+    entries = entries.filter(index__lt=latest.size)
     entries = entries.defer(None).order_by("index")[:EXPORT_LIMIT]
     records = []
     for entry in entries:

@@ -305,7 +305,11 @@ def _apply_ready(*, sender_code: str, recipient: Agency, first_id: str) -> Recei
                         details={"kind": bundle.kind, "sequence": bundle.sequence, "summary": summary[:200]},
                     )
                 outcome = ReceiveResult(state="applied", bundle_id=str(bundle.bundle_id))
-            except ApplyRefused as exc:
+            except Exception as exc:  # noqa: BLE001 - any apply failure quarantines; it must not block the stream
+                # ApplyRefused carries the kind's reason; anything else is hostile or broken content.
+                if not isinstance(exc, ApplyRefused):
+                    logger.warning("apply of bundle %s failed: %s", bundle.bundle_id, exc.__class__.__name__)
+                    exc = ApplyRefused(f"the payload could not be applied ({exc.__class__.__name__})")
                 bundle.state = Bundle.State.QUARANTINED
                 bundle.reject_code = "apply_refused"
                 bundle.last_error = str(exc)[:2000]

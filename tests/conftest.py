@@ -7,6 +7,8 @@ Two agencies on this node, A (NSP) and B (RNP). In A: alice and bob (investigato
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.db import connection
@@ -84,6 +86,8 @@ def login_verified(client, user):
     client.force_login(user)
     session = client.session
     session[DEVICE_ID_SESSION_KEY] = TOTPDevice.objects.get(user=user, confirmed=True).persistent_id
+    # As after a real login: the idle-timeout clock is running, so the first request is read-only.
+    session["casebridge_last_seen"] = time.time()
     session.save()
     return client
 

@@ -22,10 +22,10 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def some_entries(alice, charlie):
+def some_entries(alice, bob, charlie):
     for user in (alice, charlie, alice):
         audit_record(action=Action.CASE_VIEW, actor=actor_for_user(user), object_type="case", object_id=7)
-    audit_record(action=Action.HASH_LOOKUP, actor=actor_for_user(charlie))
+    audit_record(action=Action.HASH_LOOKUP, actor=actor_for_user(bob))
     audit_checkpoint_now()
 
 
@@ -38,26 +38,29 @@ def test_only_auditors_browse_the_log(client, as_user, some_entries, persona, re
 
 def test_auditor_filters_and_viewing_is_audited(client, as_user, audrey, some_entries):
     as_user(audrey)
-    response = client.get("/audit/", {"actor": "charlie"})
+    response = client.get("/audit/", {"actor": "alice"})
     assert response.status_code == 200
     names = {e.actor_name for e in response.context["page"].object_list}
-    assert names == {"charlie"}
+    assert names == {"alice"}
+    # charlie belongs to RNP: an NSP auditor does not see RNP's entries
+    assert not client.get("/audit/", {"actor": "charlie"}).context["page"].object_list
     response = client.get("/audit/", {"action": "hash"})
     assert {e.action for e in response.context["page"].object_list} == {"hash.lookup"}
     audit_integrate()
     viewed = AuditEntry.objects.filter(action="audit.view", actor_name="audrey")
-    assert viewed.count() == 2
-    assert json.loads(viewed.order_by("index").first().canonical)["details"]["filters"] == {"actor": "charlie"}
+    assert viewed.count() == 3
+    assert json.loads(viewed.order_by("index").first().canonical)["details"]["filters"] == {"actor": "alice"}
 
 
 def test_entry_page_shows_a_proof_that_verifies(client, as_user, audrey, some_entries):
     as_user(audrey)
-    response = client.get("/audit/entries/1/")
+    response = client.get("/audit/entries/2/")  # alice's second view (NSP)
     assert response.status_code == 200
     proof = response.context["proof"]
     root = bytes(response.context["checkpoint"].root_hash)
-    leaf = bytes(AuditEntry.objects.get(index=1).leaf_hash)
-    assert merkle.verify_inclusion(leaf, 1, proof["tree_size"], proof["inclusion_path"], root)
+    leaf = bytes(AuditEntry.objects.get(index=2).leaf_hash)
+    assert merkle.verify_inclusion(leaf, 2, proof["tree_size"], proof["inclusion_path"], root)
+    assert client.get("/audit/entries/1/").status_code == 404  # charlie's (RNP): not an NSP auditor's
     assert client.get("/audit/entries/999/").status_code == 404
 
 

@@ -311,12 +311,6 @@ HOSTILE_PAYLOADS = {
 
 
 @pytest.mark.django_db
-@pytest.mark.xfail(
-    strict=True,
-    reason="KNOWN ISSUE: exchange/inbox.py::_apply_ready quarantines only ApplyRefused; any other exception from a "
-    "kind's apply (TypeError, ValueError, KeyError, RecursionError, DataError) escapes, the push answers 500 and the "
-    "bundle stays 'held', blocking every later bundle of that partner's stream.",
-)
 @pytest.mark.parametrize("name", sorted(HOSTILE_PAYLOADS))
 def test_hostile_payload_from_a_verified_partner_is_quarantined(world, agency_a, agency_b, name):
     from exchange import keystore

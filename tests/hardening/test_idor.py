@@ -201,11 +201,6 @@ def test_need_to_know_inside_the_agency_is_404_too(world):
         assert _refused_without_data(api.get(url.format(**ids))) is None, url
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="KNOWN ISSUE: the audit log is node-wide; an auditor of any agency on the node reads every "
-    "agency's entries (audit.selectors.audit_entry_get / audit_entries take no agency). See docs/threat-model.md.",
-)
 def test_audit_entries_of_another_agency_are_404(world, outsiders):
     entry = AuditEntry.objects.filter(agency_code="NSP").order_by("index").first()
     assert entry is not None
