@@ -53,6 +53,13 @@ def _raw_seal_open(count: int, payload: bytes) -> float:
     return time.perf_counter() - start
 
 
+def _applied(node, kind: str) -> int:
+    return node.value(
+        "SELECT count(*) AS n FROM exchange_bundle WHERE direction = 'in' AND state = 'applied' AND kind = %s",
+        (kind,),
+    )
+
+
 def _wait(check, timeout: float) -> float:
     start = time.perf_counter()
     while time.perf_counter() - start < timeout:
@@ -68,9 +75,9 @@ def main() -> int:
     parser.add_argument("--records", type=int, default=100_000, help="Records in the snapshot.")
     args = parser.parse_args()
     database_url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/casebridge")
-    from tests.federation.conftest import Federation
-
     import psycopg
+
+    from tests.federation.conftest import Federation
 
     with tempfile.TemporaryDirectory(prefix="cb-2nodes-") as scratch:
         federation = Federation(Path(scratch), database_url=database_url, redis_base="redis://127.0.0.1:6379")
@@ -88,13 +95,7 @@ def main() -> int:
             for n in range(args.small):
                 a.shell("lead_share", title=f"bench lead {n}", clue="Dutch", partner_codes=["RNP"])
             enqueue = time.perf_counter() - begin
-            applied = lambda: (
-                b.value(  # noqa: E731
-                    "SELECT count(*) AS n FROM exchange_bundle WHERE direction='in' AND state='applied' AND kind='lead.share'"
-                )
-                >= args.small
-            )
-            drain = _wait(applied, timeout=600)
+            drain = _wait(lambda: _applied(b, "lead.share") >= args.small, timeout=600)
             total = time.perf_counter() - begin
             payload = b'{"format": "casebridge.lead/1", "title": "bench lead", "clues": [{"type": "language"}]}' * 4
             raw = statistics.median(_raw_seal_open(args.small, payload) for _ in range(3))
@@ -110,14 +111,7 @@ def main() -> int:
             begin = time.perf_counter()
             a.shell("hashset_publish", hashset_id=imported["hashset_id"], recipients=["RNP"], timeout=3600)
             sealed = time.perf_counter() - begin
-            snapshot_applied = lambda: (
-                b.value(  # noqa: E731
-                    "SELECT count(*) AS n FROM exchange_bundle WHERE direction='in' AND state='applied' "
-                    "AND kind='hashset.snapshot'"
-                )
-                >= 1
-            )
-            _wait(snapshot_applied, timeout=7200)
+            _wait(lambda: _applied(b, "hashset.snapshot") >= 1, timeout=7200)
             end_to_end = time.perf_counter() - begin
             begin = time.perf_counter()
             direct = b.shell("hashset_import", name="bench direct", count=args.records, salt="bench2", timeout=3600)
