@@ -7,7 +7,6 @@ retried from the outbox, so nothing is lost when the broker or the partner is do
 
 from __future__ import annotations
 
-import hashlib
 import secrets
 import tempfile
 from collections.abc import Callable, Iterable
@@ -20,6 +19,7 @@ from django.utils import timezone
 
 from agencies.models import Agency, Role
 from agencies.selectors import membership_of
+from agencies.services import token_hash
 from audit.actions import Action, Outcome
 from audit.capture import Actor, actor_for_user, audit_record
 from casebridge.errors import CasebridgeError, ForbiddenError
@@ -228,10 +228,6 @@ def agreement_set(
         },
     )
     return agreement
-
-
-def token_hash(token: str) -> bytes:
-    return hashlib.sha256(token.encode("ascii")).digest()
 
 
 @transaction.atomic
