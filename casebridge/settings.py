@@ -299,6 +299,9 @@ HASH_LOOKUP_MAX_BATCH = env_int("HASH_LOOKUP_MAX_BATCH", 10_000, minimum=1)
 HASH_LOOKUP_DIGESTS_PER_HOUR = env_int("HASH_LOOKUP_DIGESTS_PER_HOUR", 500_000, minimum=1)
 PDQ_MIN_QUALITY = env_int("PDQ_MIN_QUALITY", 50, minimum=0, maximum=100)
 HASHSET_UPLOAD_MAX_BYTES = env_int("HASHSET_UPLOAD_MAX_BYTES", 8 * 1024**3, minimum=1)
+# Longest single database statement of an import (PostgreSQL statement_timeout, milliseconds; 0 = none).
+# A runaway import is stopped and rolled back instead of holding its locks for hours.
+HASHSET_IMPORT_STATEMENT_TIMEOUT_MS = env_int("HASHSET_IMPORT_STATEMENT_TIMEOUT_MS", 30 * 60 * 1000, minimum=0)
 
 # --- Cache (rate limits and budgets must be shared by every web process) ------------------------
 CACHE_URL = env_secret("CACHE_URL") or ""

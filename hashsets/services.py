@@ -8,8 +8,9 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO
 
+from django.conf import settings
 from django.core.cache import cache
-from django.db import transaction
+from django.db import DatabaseError, connection, transaction
 from django.utils import timezone
 
 from agencies.models import Role
@@ -168,6 +169,7 @@ def hashset_import_run(
         # Every classification of one import carries one scheme: the override, else the file's own.
         job.scheme = str(scheme or implied or hashset.scheme)
         with transaction.atomic():
+            _limit_statement_time()
             with path.open("rb") as raw:
                 reader = _CountingReader(raw)
 
@@ -228,7 +230,38 @@ def hashset_import_run(
         _import_failed(job, actor, str(exc))
     except OSError as exc:
         _import_failed(job, actor, f"the file could not be read: {exc.strerror or exc}")
+    except DatabaseError as exc:
+        _import_failed(job, actor, _database_refusal(exc))
     return job
+
+
+def _limit_statement_time() -> None:
+    """Bound every statement of this import transaction (SET LOCAL ends with the transaction)."""
+    timeout = settings.HASHSET_IMPORT_STATEMENT_TIMEOUT_MS
+    if connection.vendor == "postgresql" and timeout:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT set_config('statement_timeout', %s, true)", [f"{timeout}ms"])
+
+
+# SQLSTATE classes a database limit raises, and what to tell the person who started the import.
+_LIMIT_MESSAGES = {
+    "57014": "the import took longer than the database allows for one step (statement timeout {timeout}); "
+    "split the file or ask the operator to raise HASHSET_IMPORT_STATEMENT_TIMEOUT_MS",
+    "53100": "the database server ran out of disk space during the import; tell the operator",
+    "53200": "the database server ran out of memory during the import; split the file or tell the operator",
+    "53400": "the import hit a database resource limit ({detail}); split the file or tell the operator",
+}
+
+
+def _database_refusal(exc: DatabaseError) -> str:
+    """A database error during an import, as one sentence for the user (the transaction rolled back)."""
+    cause = exc.__cause__
+    sqlstate = getattr(cause, "sqlstate", None) or ""
+    detail = (getattr(getattr(cause, "diag", None), "message_primary", None) or "").strip()
+    template = _LIMIT_MESSAGES.get(sqlstate, "the database refused the import ({detail})")
+    timeout = f"{settings.HASHSET_IMPORT_STATEMENT_TIMEOUT_MS} ms"
+    message = template.format(timeout=timeout, detail=detail or type(exc).__name__)
+    return f"nothing was imported: {message}"
 
 
 def _import_failed(job: HashSetImport, actor: Actor, message: str) -> None:
