@@ -23,6 +23,7 @@ from agencies.services import token_hash
 from audit.actions import Action, Outcome
 from audit.capture import Actor, actor_for_user, audit_record
 from casebridge.errors import CasebridgeError, ForbiddenError
+from casebridge.lib.queue import enqueue_on_commit
 from exchange import keystore
 from exchange.envelope import bundle_seal
 from exchange.keys import CardError, card_verify, wrap_private_key
@@ -377,7 +378,7 @@ def share_enqueue(
                 details={"kind": kind, "sequence": sequence, "tlp": tlp, "bytes": bundle.size},
             )
         for bundle in bundles:
-            transaction.on_commit(lambda pk=bundle.pk: outbox_deliver_task.delay(pk))
+            enqueue_on_commit(outbox_deliver_task, bundle.pk)  # if the broker is down, the sweep sends it
     return bundles
 
 

@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from celery import shared_task
 
+from casebridge.lib.queue import enqueue
+
 
 @shared_task(name="exchange.tasks.outbox_deliver_task", acks_late=True, ignore_result=True)
 def outbox_deliver_task(bundle_pk: int) -> None:
@@ -17,7 +19,7 @@ def outbox_sweep_task() -> int:
 
     due = outbox_due()
     for pk in due:
-        outbox_deliver_task.delay(pk)
+        enqueue(outbox_deliver_task, pk)
     return len(due)
 
 

@@ -67,7 +67,9 @@ class _PostgresStage:
 
     def add(self, batch: list[MediaRecord]) -> None:
         columns = ", ".join(self.COLUMNS)
-        with connection.cursor() as cursor:
+        # The raw psycopg COPY bypasses Django's error translation: wrap it, so a failure here is a
+        # django.db.DatabaseError like any other statement's (the import reports it the same way).
+        with connection.cursor() as cursor, connection.wrap_database_errors:
             with cursor.cursor.copy(f"COPY hashset_import_stage ({columns}) FROM STDIN") as copy:
                 for r in batch:
                     copy.write_row(

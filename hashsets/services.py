@@ -227,11 +227,11 @@ def hashset_import_run(
                 details={"import": job.pk, "dry_run": True, "records": job.records, "file_sha256": job.file_sha256},
             )
     except (ParseError, ImportConflict) as exc:
-        _import_failed(job, actor, str(exc))
+        import_job_fail(job, actor, str(exc))
     except OSError as exc:
-        _import_failed(job, actor, f"the file could not be read: {exc.strerror or exc}")
+        import_job_fail(job, actor, f"the file could not be read: {exc.strerror or exc}")
     except DatabaseError as exc:
-        _import_failed(job, actor, _database_refusal(exc))
+        import_job_fail(job, actor, _database_refusal(exc))
     return job
 
 
@@ -264,7 +264,8 @@ def _database_refusal(exc: DatabaseError) -> str:
     return f"nothing was imported: {message}"
 
 
-def _import_failed(job: HashSetImport, actor: Actor, message: str) -> None:
+def import_job_fail(job: HashSetImport, actor: Actor, message: str) -> None:
+    """Mark the job failed with `message` (said to the user as is) and audit the failure."""
     with transaction.atomic():
         HashSetImport.objects.filter(pk=job.pk).update(
             status=HashSetImport.Status.FAILED, error=message, finished_at=timezone.now(), progress_bytes=0

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import tempfile
 from pathlib import Path
 
@@ -20,6 +21,7 @@ from agencies.models import Role
 from audit.actions import Action
 from audit.capture import actor_for_user, audit_record
 from casebridge.errors import CasebridgeError
+from casebridge.lib.queue import enqueue_on_commit
 from hashsets import selectors, services
 from hashsets.formats import FORMATS
 from hashsets.forms import ExportForm, HashSetForm, ImportForm
@@ -120,12 +122,36 @@ def hashset_import_view(request: HttpRequest, hashset_id: int) -> HttpResponse:
         return redirect("hashset-detail", hashset_id=hashset.pk)
     upload_dir = Path(settings.MEDIA_ROOT) / "imports"
     upload_dir.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=upload_dir, delete=False, suffix=".upload") as handle:
-        for chunk in upload.chunks():
-            handle.write(chunk)
+    actor = actor_for_user(request.user)
+    try:
+        stored = _store_upload(upload, upload_dir)
+    except OSError as exc:  # e.g. the disk is full: the user is told, nothing is half-stored
+        reason = exc.strerror or str(exc)
+        services.import_job_fail(job, actor, f"the server could not store the upload ({reason}); tell the operator")
+        return redirect("hashset-import", import_id=job.pk)
+
+    def queue_unavailable() -> None:
+        stored.unlink(missing_ok=True)
+        message = "nothing was imported: the task queue is unavailable; upload the file again in a few minutes"
+        services.import_job_fail(job, actor, message)
+
     skip = form.cleaned_data["skip_invalid"]
-    transaction.on_commit(lambda: hashset_import_task.delay(job.pk, handle.name, skip))
+    enqueue_on_commit(hashset_import_task, job.pk, str(stored), skip, on_unavailable=queue_unavailable)
     return redirect("hashset-import", import_id=job.pk)
+
+
+def _store_upload(upload, directory: Path) -> Path:
+    """The upload in a file of its own; nothing left behind when writing fails (e.g. a full disk)."""
+    fd, name = tempfile.mkstemp(dir=directory, suffix=".upload")
+    path = Path(name)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            for chunk in upload.chunks():
+                handle.write(chunk)
+    except BaseException:
+        path.unlink(missing_ok=True)
+        raise
+    return path
 
 
 @member_required(*HASHSET_ROLES)

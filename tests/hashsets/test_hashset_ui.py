@@ -20,7 +20,7 @@ def test_create_upload_import_and_see_result(
     with path.open("rb") as handle, django_capture_on_commit_callbacks(execute=True) as callbacks:
         response = client.post(f"/hashsets/{hashset.pk}/import/", {"file": handle, "scheme": ""})
     # the import task is dispatched after commit, not inside the request's transaction
-    assert any("hashset_import_view" in getattr(cb, "__qualname__", "") for cb in callbacks)
+    assert any("enqueue_on_commit" in getattr(cb, "__qualname__", "") for cb in callbacks)
     job = HashSetImport.objects.get()
     assert response.url == f"/hashsets/imports/{job.pk}/"
     page = client.get(response.url)
