@@ -15,12 +15,13 @@ from contextlib import contextmanager
 import pytest
 from kombu import pools as kombu_pools
 
+from audit.capture import SYSTEM_ACTOR
 from casebridge.celery import app as celery_app
 from exchange.models import Bundle
 from exchange.tasks import outbox_sweep_task
 from hashsets.exchange_kinds import hashset_publish
 from hashsets.models import HashSet, HashSetImport, Media
-from tests.exchange.test_exchange_flow import nsp_set  # noqa: F401 - fixture
+from hashsets.services import hashset_import_run, import_job_create
 from tests.hashsets.factories import vics2_file, vics2_records
 
 pytestmark = [pytest.mark.faults, pytest.mark.django_db]
@@ -53,11 +54,20 @@ def broker_down():
             os.environ["CELERY_BROKER_URL"] = saved_environ
 
 
+@pytest.fixture
+def shared_set(agency_a, tmp_path):
+    hashset = HashSet.objects.create(owner=agency_a, name="NSP shared", tlp="GREEN")
+    job = import_job_create(acting_user=None, hashset=hashset, file_name="x", total_bytes=1, scheme=None)
+    path = vics2_file(tmp_path / "set.json", vics2_records(40))
+    assert hashset_import_run(job=job, path=path, actor=SYSTEM_ACTOR).status == "done"
+    return hashset
+
+
 def test_share_while_the_broker_is_down_is_kept_and_sent_by_the_sweep_later(
-    partnership, alice, nsp_set, django_capture_on_commit_callbacks, caplog
+    partnership, alice, shared_set, django_capture_on_commit_callbacks, caplog
 ):
     with broker_down(), django_capture_on_commit_callbacks(execute=True):
-        bundles = hashset_publish(acting_user=alice, hashset=nsp_set, recipient_codes=["RNP"])
+        bundles = hashset_publish(acting_user=alice, hashset=shared_set, recipient_codes=["RNP"])
     [bundle] = bundles
     bundle.refresh_from_db()
     assert bundle.state == Bundle.State.PENDING and bundle.attempts == 0  # kept, not sent
