@@ -327,6 +327,6 @@ CELERY_BEAT_SCHEDULE["exchange-witness"] = {
 }
 CELERY_BEAT_SCHEDULE["exchange-outbox-sweep"] = {
     "task": "exchange.tasks.outbox_sweep_task",
-    "schedule": 30.0,
+    "schedule": float(env_int("EXCHANGE_SWEEP_SECONDS", 30, minimum=1)),
     "options": {"expires": 60},
 }

@@ -1,7 +1,8 @@
 """Two real Casebridge nodes for the federation tests: A hosts NSP, B hosts RNP.
 
 Each node is its own set of processes, as in production: gunicorn on a free loopback port, a
-Celery worker with embedded beat on its own Redis database (10 for A, 11 for B), and its own
+Celery worker with embedded beat on its own Redis database (10 for A, 11 for B of a Redis server
+the fixture starts for the federation alone, so a test may crash and restart it), and its own
 PostgreSQL database (`casebridge_fed_a`, `casebridge_fed_b`, recreated and migrated), keys,
 audit signing key, var and bundle directories. Every process runs in its own process group and
 is stopped by group. The partnership is set up through the real services inside each node
@@ -25,6 +26,7 @@ import json
 import os
 import queue
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -40,7 +42,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 NODE_SETUP = Path(__file__).with_name("node_setup.py")
-LOCK_KEY = 0x4342_4644  # "CBFD": this suite owns casebridge_fed_* and Redis DBs 10-11 while it runs
+LOCK_KEY = 0x4342_4644  # "CBFD": this suite owns the casebridge_fed_* databases while it runs
 LOCK_WAIT_SECONDS = 600
 START_TIMEOUT = 90
 
@@ -53,7 +55,7 @@ _NODE_OWNED = {
     "CELERY_TASK_ALWAYS_EAGER", "AUDIT_INTEGRATE_ON_COMMIT", "DEBUG", "SECRET_KEY", "ALLOWED_HOSTS",
     "SECURE_SSL_REDIRECT", "SECURE_COOKIES", "SECURE_HSTS_SECONDS", "SECURE_HSTS_PRELOAD", "TRUST_X_FORWARDED_PROTO",
     "KEY_ENCRYPTION_KEY", "KEY_ENCRYPTION_KEY_PREVIOUS", "AUDIT_SIGNING_KEY", "AUDIT_ORIGIN", "CASEBRIDGE_VAR_DIR",
-    "EXCHANGE_BUNDLE_DIR", "EXCHANGE_HTTP_TIMEOUT", "CACHE_URL", "LOG_LEVEL",
+    "EXCHANGE_BUNDLE_DIR", "EXCHANGE_HTTP_TIMEOUT", "EXCHANGE_SWEEP_SECONDS", "CACHE_URL", "LOG_LEVEL",
 }  # fmt: skip
 
 
@@ -175,6 +177,46 @@ class Proc:
             self.popen.wait(timeout=10)
 
 
+class RedisServer:
+    """The federation's own Redis on a free loopback port, so a test may crash and restart it
+    without touching the Redis anything else on the machine uses. Keeps nothing on disk."""
+
+    def __init__(self, base: Path) -> None:
+        self.port = free_port()
+        self.proc = Proc(
+            "redis",
+            [
+                "redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--save", "", "--appendonly", "no",
+                "--protected-mode", "no",
+            ],
+            dict(os.environ),
+            base / "redis.log",
+        )  # fmt: skip
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        import redis
+
+        self.proc.start()
+
+        def answers() -> bool:
+            if not self.proc.alive:
+                pytest.fail(f"redis-server exited:\n{_tail(self.proc.log)}")
+            try:
+                return bool(redis.Redis(port=self.port, socket_connect_timeout=1).ping())
+            except redis.RedisError:
+                return False
+
+        wait_until(answers, timeout=30, what=f"redis-server on port {self.port}")
+
+    def crash(self) -> None:
+        """SIGKILL: queued messages are gone, as after a crash of a Redis that keeps nothing on disk."""
+        self.proc.kill()
+
+
 class Shell:
     """node_setup.py serving JSON lines inside the node's environment (Django set up once)."""
 
@@ -269,6 +311,7 @@ class Node:
             CASEBRIDGE_VAR_DIR=str(self.dir / "var"),
             EXCHANGE_BUNDLE_DIR=str(self.dir / "bundles"),
             EXCHANGE_HTTP_TIMEOUT="60",
+            EXCHANGE_SWEEP_SECONDS="5",  # what a lost broker message costs: seconds here, not the default 30
             LOG_LEVEL="INFO",
             PYTHONUNBUFFERED="1",
         )
@@ -445,6 +488,7 @@ class Federation:
         self.b = Node("b", base=base, database_url=database_url, redis_base=redis_base)
         self.token_a_presents_to_b = ""  # issued by B (RNP) for NSP's node
         self.token_b_presents_to_a = ""  # issued by A (NSP) for RNP's node
+        self.redis: RedisServer | None = None  # the broker both nodes use (a database number each)
 
     @property
     def nodes(self) -> tuple[Node, Node]:
@@ -454,16 +498,6 @@ class Federation:
         for node in self.nodes:
             admin.execute(f'DROP DATABASE IF EXISTS "{node.db_name}" WITH (FORCE)')
             admin.execute(f'CREATE DATABASE "{node.db_name}"')
-
-    def redis_flush(self) -> None:
-        import redis
-
-        for node in self.nodes:
-            client = redis.Redis.from_url(node.broker_url)
-            try:
-                client.flushdb()
-            finally:
-                client.close()
 
     def start(self) -> None:
         migrations = [(node, node.migrate()) for node in self.nodes]  # both at once: it takes a while
@@ -528,11 +562,6 @@ class Federation:
 _RUNNING: list[Federation] = []
 
 
-def _redis_base(broker: str) -> str:
-    parts = urlsplit(broker)
-    return urlunsplit((parts.scheme, parts.netloc, "", "", ""))
-
-
 @contextlib.contextmanager
 def _exclusive(admin):
     """One federation run per PostgreSQL server at a time (it drops and recreates casebridge_fed_*)."""
@@ -553,22 +582,18 @@ def federation(tmp_path_factory):
     database_url = os.environ.get("DATABASE_URL", "")
     if not database_url.startswith(("postgres://", "postgresql://")):
         pytest.skip("federation tests need PostgreSQL and Redis: run them with DATABASE_URL=postgres://... (make test)")
-    broker = os.environ.get("CELERY_BROKER_URL") or "redis://127.0.0.1:6379/0"
-    if not broker.startswith(("redis://", "rediss://")):
-        pytest.skip(f"federation tests need a Redis broker; CELERY_BROKER_URL is {urlsplit(broker).scheme}://")
+    if shutil.which("redis-server") is None:
+        pytest.fail("federation tests start a Redis of their own: install redis-server (Debian package redis-server)")
     import psycopg
-    import redis
 
-    redis_base = _redis_base(broker)
-    try:
-        redis.Redis.from_url(f"{redis_base}/0", socket_connect_timeout=3).ping()
-    except redis.RedisError as exc:
-        pytest.fail(f"federation tests: Redis at {redis_base} is not reachable ({exc}); start it (make services)")
+    base = tmp_path_factory.mktemp("federation")
     with psycopg.connect(_with_database(database_url, "postgres"), autocommit=True) as admin, _exclusive(admin):
-        cluster = Federation(tmp_path_factory.mktemp("federation"), database_url=database_url, redis_base=redis_base)
+        redis_server = RedisServer(base)
+        redis_server.start()
+        cluster = Federation(base, database_url=database_url, redis_base=redis_server.url)
+        cluster.redis = redis_server
         _RUNNING.append(cluster)
         try:
-            cluster.redis_flush()
             cluster.databases_recreate(admin)
             try:
                 cluster.start()
@@ -577,11 +602,27 @@ def federation(tmp_path_factory):
             yield cluster
         finally:
             cluster.stop()
+            redis_server.proc.stop()
             _RUNNING.remove(cluster)
             # The databases stay for a look after a failure (dropping them costs PostgreSQL a
-            # checkpoint each); the next run drops and recreates them. Redis is emptied now.
-            with contextlib.suppress(Exception):
-                cluster.redis_flush()
+            # checkpoint each); the next run drops and recreates them.
+
+
+@pytest.fixture
+def published_set(federation) -> int:
+    """NSP's set on A, published to RNP at least once and applied there (the test order does it first)."""
+    from tests.federation.steps import SET_NAME, import_on_a, outbox, publish_on_a, wait_applied_on_b, wait_outbox
+
+    hashset_id = federation.a.value("SELECT id FROM hashsets_hashset WHERE name = %s", (SET_NAME,))
+    if hashset_id is None or not outbox(federation.a):
+        hashset_id = import_on_a(federation, count=30, salt="snap", series="S-FED")
+        bundle = publish_on_a(federation, hashset_id)
+        wait_applied_on_b(federation, [bundle["bundle_id"]])
+    for row in outbox(federation.a):
+        if row["state"] == "pending":  # left behind by a failed test: deliver it now, so streams stay whole
+            federation.a.shell("bundle_retry", pk=row["id"])
+    wait_outbox(federation, [r["bundle_id"] for r in outbox(federation.a)], {"applied", "delivered", "rejected"})
+    return hashset_id
 
 
 @pytest.hookimpl(hookwrapper=True)

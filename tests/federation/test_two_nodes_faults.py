@@ -1,0 +1,109 @@
+"""Faults between two real nodes: the broker crashes while shares are made, the receiving node dies
+in the middle of applying a bundle. Nothing is lost, nothing is applied twice, streams stay in order.
+
+(Runs after test_two_nodes.py on the same nodes; see steps.py for the helpers.)
+"""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from tests.federation.conftest import wait_until
+from tests.federation.steps import (
+    applied_imports,
+    audit_entries,
+    classifications,
+    import_on_a,
+    inbox,
+    outbox,
+    publish_on_a,
+    wait_applied_on_b,
+    wait_outbox,
+)
+
+pytestmark = [pytest.mark.federation, pytest.mark.faults]
+
+RECOVERY_TIMEOUT = 120  # a worker's reconnect back-off plus a delivery back-off or two
+
+
+def assert_stream_whole_and_applied_once(federation, ids: list[str]) -> None:
+    """On B: each bundle once, the NSP -> RNP stream 1..n without gaps, one import per hash-set bundle,
+    and the same live classifications as A."""
+    a, b = federation.a, federation.b
+    received = inbox(b)
+    assert sorted(r["bundle_id"] for r in received if r["bundle_id"] in ids) == sorted(ids)
+    assert len({r["bundle_id"] for r in received}) == len(received)
+    assert sorted(r["sequence"] for r in received) == list(range(1, len(received) + 1))
+    applied_order = [r["sequence"] for r in sorted(received, key=lambda r: r["applied_at"])]
+    assert applied_order == sorted(applied_order)
+    imports = applied_imports(b)
+    hashset_bundles = [r for r in received if r["kind"].startswith("hashset.")]
+    assert len(imports) == len(set(imports)) == len(hashset_bundles) and set(ids) <= set(imports)
+    assert classifications(b) == classifications(a)
+
+
+# --- 1. Redis crashes while shares are being made -----------------------------------------------
+
+
+def test_broker_crash_while_sharing_every_bundle_is_delivered_after_restart(federation, published_set):
+    a = federation.a
+    federation.redis.crash()  # SIGKILL; it keeps nothing on disk, so every queued message is gone too
+    try:
+        bundles = []
+        for n in range(3):
+            import_on_a(federation, count=5, salt=f"broker-{n}", series="S-FED")
+            bundles.append(publish_on_a(federation, published_set))  # the share itself succeeds
+        ids = [x["bundle_id"] for x in bundles]
+        time.sleep(6)  # a sweep falls due (every 5 s here) and its message is lost as well
+        rows = outbox(a, ids)
+        assert [(r["state"], r["attempts"]) for r in rows] == [("pending", 0)] * 3, rows
+    finally:
+        federation.redis.start()  # same port, empty: the worker and beat reconnect by themselves
+
+    # Nobody pokes the node: the worker reconnects and the periodic sweep finds the pending rows.
+    wait_applied_on_b(federation, ids, timeout=RECOVERY_TIMEOUT)
+    wait_outbox(federation, ids, {"applied", "delivered"}, timeout=RECOVERY_TIMEOUT)
+    assert_stream_whole_and_applied_once(federation, ids)
+    worker_log = a.worker.output()
+    assert "Cannot connect to redis" in worker_log or "Connection to broker lost" in worker_log
+
+
+# --- 2. the receiving node dies in the middle of applying a bundle --------------------------------
+
+BIG = 20_000  # records in the delta: long enough to apply that the test can kill B in the middle
+
+
+def applying_on_b(federation) -> int:
+    """B's database sessions busy merging a hash-set bundle (the import's staging table), not ours."""
+    b = federation.b
+    return b.value(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid() "
+        "AND state = 'active' AND query ILIKE '%%hashset_import_stage%%'",
+        (b.db_name,),
+    )
+
+
+def test_receiver_killed_mid_apply_bundle_is_applied_exactly_once(federation, published_set):
+    b = federation.b
+    before = classifications(b)
+    import_on_a(federation, count=BIG, salt="mid-apply", series="S-FED")
+    bundle = publish_on_a(federation, published_set)
+    wait_until(lambda: applying_on_b(federation), timeout=RECOVERY_TIMEOUT, interval=0.05, what="B applying")
+    b.web.kill()  # SIGKILL to gunicorn and its workers while the apply transaction is open
+
+    # The transaction never committed: once PostgreSQL has rolled it back, B holds nothing of it.
+    wait_until(lambda: applying_on_b(federation) == 0, timeout=60, what="B's dead session to end")
+    assert [r for r in inbox(b) if r["bundle_id"] == bundle["bundle_id"]] == []
+    assert classifications(b) == before
+    assert bundle["bundle_id"] not in applied_imports(b)
+
+    b.start_web(same_port=True)  # A's worker retries on its own back-off
+    wait_applied_on_b(federation, [bundle["bundle_id"]], timeout=RECOVERY_TIMEOUT)
+    [sent] = wait_outbox(federation, [bundle["bundle_id"]], {"applied"}, timeout=RECOVERY_TIMEOUT)
+    assert sent["attempts"] >= 2
+    assert_stream_whole_and_applied_once(federation, [bundle["bundle_id"]])
+    assert classifications(b) == before + BIG
+    applies = [e for e in audit_entries(b, "bundle.apply") if e["object_id"] == bundle["bundle_id"]]
+    assert len(applies) <= 1  # the audit log may lag the integrator, but never says twice
