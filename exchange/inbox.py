@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import BinaryIO
 
 from django.db import IntegrityError, transaction
+from django.db.models import OuterRef, Subquery
 from django.utils import timezone
 
 from agencies.models import Agency
@@ -204,8 +205,15 @@ def _accept(*, raw: Path, header: dict, recipient: Agency, plaintext: Path, via:
         .first()
     )
     if existing is not None and existing.state == Bundle.State.HELD:
-        # Sent again while still waiting for an earlier one: received, but not applied yet.
-        return ReceiveResult(state="held", code="out_of_order", bundle_id=bundle_id)
+        # Sent again before it was applied: still waiting for an earlier one, or its apply died with
+        # the process that ran it (the receive had committed). Apply whatever is ready now.
+        result = _apply_ready(sender_code=sender_code, recipient=recipient, first_id=bundle_id)
+        if result.state != "held":
+            return result
+        existing.refresh_from_db()
+        if existing.state == Bundle.State.HELD:
+            return ReceiveResult(state="held", code="out_of_order", bundle_id=bundle_id)
+        # Applied (or refused) meanwhile by the process that was already at it: the same bundle again.
     if existing is not None:
         # The same bundle again: a retry after a lost acknowledgement, or a replay. Nothing changes;
         # the attempt is audited, and the sender is told it was already received.
@@ -270,6 +278,21 @@ def _accept(*, raw: Path, header: dict, recipient: Agency, plaintext: Path, via:
     except IntegrityError:
         return ReceiveResult(state="duplicate", bundle_id=bundle_id)
     return _apply_ready(sender_code=sender_code, recipient=recipient, first_id=bundle_id)
+
+
+def inbox_resume() -> int:
+    """Apply every received bundle whose turn has come but which nobody applied (its process died
+    after the receive committed). Run by the periodic sweep; returns how many streams moved."""
+    next_in = Stream.objects.filter(sender_code=OuterRef("sender_code"), recipient_code=OuterRef("recipient_code"))
+    waiting = Bundle.objects.filter(
+        direction=Bundle.Direction.IN, state=Bundle.State.HELD, sequence=Subquery(next_in.values("next_in")[:1])
+    ).values_list("sender_code", "recipient_code", "bundle_id")
+    moved = 0
+    for sender_code, recipient_code, bundle_id in waiting:
+        recipient = Agency.objects.get(code=recipient_code)
+        if _apply_ready(sender_code=sender_code, recipient=recipient, first_id=str(bundle_id)).state != "held":
+            moved += 1
+    return moved
 
 
 def _apply_ready(*, sender_code: str, recipient: Agency, first_id: str) -> ReceiveResult:

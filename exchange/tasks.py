@@ -14,9 +14,12 @@ def outbox_deliver_task(bundle_pk: int) -> None:
 
 @shared_task(name="exchange.tasks.outbox_sweep_task", ignore_result=True)
 def outbox_sweep_task() -> int:
-    """Re-enqueue every due outbox bundle: a lost broker message or a dead worker only delays delivery."""
+    """Re-enqueue every due outbox bundle: a lost broker message or a dead worker only delays delivery.
+    Also apply received bundles whose apply died with its process (the receive had committed)."""
     from exchange.delivery import outbox_due
+    from exchange.inbox import inbox_resume
 
+    inbox_resume()
     due = outbox_due()
     for pk in due:
         enqueue(outbox_deliver_task, pk)

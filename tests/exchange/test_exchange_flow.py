@@ -93,6 +93,47 @@ def test_out_of_order_is_held_then_applied_in_order(partnership, agency_a, agenc
     ]
 
 
+def _die_in_apply(monkeypatch):
+    """The process applying a bundle dies (SystemExit is what a gunicorn worker timeout raises)."""
+    from exchange import inbox
+
+    def die(*args, **kwargs):
+        raise SystemExit(1)
+
+    real = inbox._apply
+    monkeypatch.setattr(inbox, "_apply", die)
+    return lambda: monkeypatch.setattr(inbox, "_apply", real)
+
+
+def test_a_bundle_whose_apply_died_is_applied_when_sent_again(partnership, agency_a, agency_b, monkeypatch):
+    data = craft(sender=agency_a, recipient=agency_b, sequence=1)
+    revive = _die_in_apply(monkeypatch)
+    with pytest.raises(SystemExit):
+        _receive(data)
+    received = Bundle.objects.get(direction="in")
+    assert received.state == "held" and received.applied_at is None  # the receive committed, the apply did not
+    revive()
+    assert _receive(data).state == "applied"  # the sender's retry finishes the job, once
+    assert list(Bundle.objects.filter(direction="in").values_list("state", flat=True)) == ["applied"]
+    assert _receive(data).state == "duplicate"
+
+
+def test_the_sweep_applies_a_bundle_whose_apply_died(partnership, agency_a, agency_b, monkeypatch):
+    from exchange.tasks import outbox_sweep_task
+
+    first, second = (craft(sender=agency_a, recipient=agency_b, sequence=n) for n in (1, 2))
+    assert _receive(second).state == "held"  # out of order: waits, and must keep waiting
+    revive = _die_in_apply(monkeypatch)
+    with pytest.raises(SystemExit):
+        _receive(first)
+    revive()
+    outbox_sweep_task()  # nobody sends anything again: the periodic sweep resumes the stream
+    assert list(Bundle.objects.filter(direction="in").order_by("sequence").values_list("state", flat=True)) == [
+        "applied",
+        "applied",
+    ]
+
+
 def _rejected(data: bytes, code: str, *, applied_before: int = 0):
     result = _receive(data)
     assert result.state == "rejected", result
