@@ -6,6 +6,7 @@ import logging
 from typing import Any
 
 from django.core.exceptions import PermissionDenied
+from django.db import InterfaceError, OperationalError
 from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.pagination import PageNumberPagination
@@ -15,6 +16,14 @@ from rest_framework.views import exception_handler
 logger = logging.getLogger(__name__)
 
 PROBLEM_CONTENT_TYPE = "application/problem+json"
+
+# The database went away (restart, failover, network): the request did not complete, and the
+# client should simply try again shortly. Django's connection health checks reconnect by themselves.
+DATABASE_UNAVAILABLE = (OperationalError, InterfaceError)
+DATABASE_UNAVAILABLE_DETAIL = (
+    "The database is not reachable at the moment, so the request was not completed. Try again in a few seconds."
+)
+RETRY_AFTER_SECONDS = "5"
 
 
 class Pagination(PageNumberPagination):
@@ -57,6 +66,14 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):
         exc = exceptions.PermissionDenied()
+    if isinstance(exc, DATABASE_UNAVAILABLE):
+        logger.warning("database unavailable: %s", exc)
+        return problem_response(
+            status_code=status.HTTP_503_SERVICE_UNAVAILABLE,
+            title="Service unavailable",
+            detail=DATABASE_UNAVAILABLE_DETAIL,
+            headers={"Retry-After": RETRY_AFTER_SECONDS},
+        )
     response = exception_handler(exc, context)
     if response is None:
         logger.exception("unhandled API error", exc_info=exc)

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import sys
+
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+
+from casebridge.api import DATABASE_UNAVAILABLE, DATABASE_UNAVAILABLE_DETAIL, RETRY_AFTER_SECONDS
 
 
 def _wants_json(request: HttpRequest) -> bool:
@@ -31,6 +35,23 @@ def forbidden(request: HttpRequest, exception=None) -> HttpResponse:
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
+    # Django calls this inside its `except`, so the error being handled is still at hand.
+    if isinstance(sys.exc_info()[1], DATABASE_UNAVAILABLE):
+        return _database_unavailable(request)
     if _wants_json(request):
         return _problem(500, "Internal error", "The node could not complete the request; quote the X-Request-ID.")
     return render(request, "500.html", status=500)
+
+
+def _database_unavailable(request: HttpRequest) -> HttpResponse:
+    """503 with Retry-After, and no template: rendering one may itself need the database."""
+    if _wants_json(request):
+        response = _problem(503, "Service unavailable", DATABASE_UNAVAILABLE_DETAIL)
+    else:
+        response = HttpResponse(
+            "<!doctype html><title>Casebridge: try again shortly</title>"
+            f"<h1>Casebridge is briefly unavailable</h1><p>{DATABASE_UNAVAILABLE_DETAIL}</p>",
+            status=503,
+        )
+    response["Retry-After"] = RETRY_AFTER_SECONDS
+    return response
