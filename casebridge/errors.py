@@ -27,6 +27,11 @@ class ForbiddenError(CasebridgeError):
     title = "Forbidden"
 
 
+class TooLargeError(CasebridgeError):
+    status_code = 413
+    title = "Content too large"
+
+
 class ConflictError(CasebridgeError):
     status_code = 409
     title = "Conflict"

@@ -13,16 +13,15 @@ from rest_framework import serializers
 from rest_framework.parsers import BaseParser
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from agencies.models import Agency
-from audit.actions import Action
+from audit.actions import Action, Outcome
 from audit.capture import Actor, audit_record
 from casebridge.api import problem_response
-from casebridge.errors import CasebridgeError, NotFoundError
+from casebridge.errors import CasebridgeError, NotFoundError, TooLargeError
 from exchange import keystore
-from exchange.authentication import IsPartner, PartnerTokenAuthentication
+from exchange.authentication import IsPartner, PartnerRateThrottle, PartnerTokenAuthentication
 from exchange.inbox import inbox_receive
 from exchange.models import Bundle
 
@@ -34,14 +33,18 @@ class RawBundleParser(BaseParser):
         return stream
 
 
-class InboxView(APIView):
-    """A partner node pushes one bundle (the raw file) addressed to an agency on this node."""
+class PartnerAPIView(APIView):
+    """An endpoint for partner nodes only: their node token, their own request budget."""
 
     authentication_classes = [PartnerTokenAuthentication]
     permission_classes = [IsPartner]
+    throttle_classes = [PartnerRateThrottle]
+
+
+class InboxView(PartnerAPIView):
+    """A partner node pushes one bundle (the raw file) addressed to an agency on this node."""
+
     parser_classes = [RawBundleParser]
-    throttle_classes = [ScopedRateThrottle]
-    throttle_scope = "partner"
 
     class InboxResultSerializer(serializers.Serializer):
         state = serializers.CharField()
@@ -55,16 +58,16 @@ class InboxView(APIView):
     )
     def post(self, request):
         length = int(request.META.get("CONTENT_LENGTH") or 0)
-        if length > settings.EXCHANGE_MAX_BUNDLE_BYTES:
-            raise CasebridgeError(f"Bundles are limited to {settings.EXCHANGE_MAX_BUNDLE_BYTES:,} bytes.")
+        if length > settings.EXCHANGE_MAX_BUNDLE_BYTES:  # refused before a byte of it is read
+            _refuse_too_large(request, declared=length)
         # DRF gives no stream at all for an empty body: that is a rejected (truncated) bundle, not a 500.
         stream = request.stream
         with tempfile.SpooledTemporaryFile(max_size=8 << 20) as body:
             copied = 0
             while stream is not None and (chunk := stream.read(1 << 20)):
                 copied += len(chunk)
-                if copied > settings.EXCHANGE_MAX_BUNDLE_BYTES:
-                    raise CasebridgeError(f"Bundles are limited to {settings.EXCHANGE_MAX_BUNDLE_BYTES:,} bytes.")
+                if copied > settings.EXCHANGE_MAX_BUNDLE_BYTES:  # a Content-Length that lied
+                    _refuse_too_large(request, declared=length)
                 body.write(chunk)
             body.seek(0)
             result = inbox_receive(src=body, via="push", pushed_by=request.auth.partner.code)
@@ -76,11 +79,25 @@ class InboxView(APIView):
         return Response({"state": result.state, "code": result.code, "bundle_id": result.bundle_id}, status=202)
 
 
-class FeedView(APIView):
-    """Bundles addressed to the calling partner after a sequence number, for pulling."""
+def _refuse_too_large(request, *, declared: int) -> None:
+    """413, audited as a refused bundle (its bytes are not kept: keeping them is what the limit prevents)."""
+    limit = settings.EXCHANGE_MAX_BUNDLE_BYTES
+    code = request.auth.partner.code
+    with transaction.atomic():
+        audit_record(
+            action=Action.BUNDLE_REJECT,
+            actor=Actor(type="partner", id=code, name=code, auth="partner-token"),
+            outcome=Outcome.FAILURE,
+            agency=request.auth.agency.code,
+            object_type="bundle",
+            object_id="",
+            reason=f"too_large: more than {limit:,} bytes (declared {declared:,})",
+        )
+    raise TooLargeError(f"Bundles are limited to {limit:,} bytes.")
 
-    authentication_classes = [PartnerTokenAuthentication]
-    permission_classes = [IsPartner]
+
+class FeedView(PartnerAPIView):
+    """Bundles addressed to the calling partner after a sequence number, for pulling."""
 
     class FeedItemSerializer(serializers.Serializer):
         bundle_id = serializers.UUIDField()
@@ -109,10 +126,7 @@ class FeedView(APIView):
         return Response(self.FeedItemSerializer(bundles, many=True).data)
 
 
-class BundleDownloadView(APIView):
-    authentication_classes = [PartnerTokenAuthentication]
-    permission_classes = [IsPartner]
-
+class BundleDownloadView(PartnerAPIView):
     @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY}, summary="Download a bundle")
     def get(self, request, bundle_id):
         partner = request.auth
@@ -155,11 +169,8 @@ class AgencyCardView(APIView):
         return Response(keys.card)
 
 
-class WitnessView(APIView):
+class WitnessView(PartnerAPIView):
     """Partner nodes ask this node to cosign their audit checkpoints (and what it last cosigned)."""
-
-    authentication_classes = [PartnerTokenAuthentication]
-    permission_classes = [IsPartner]
 
     class WitnessRequestSerializer(serializers.Serializer):
         note = serializers.CharField(max_length=10_000, trim_whitespace=False)

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from rest_framework import authentication, exceptions
 from rest_framework.permissions import BasePermission
+from rest_framework.settings import api_settings
+from rest_framework.throttling import SimpleRateThrottle
 
 from agencies.services import token_hash
 from exchange.models import Partner
@@ -60,3 +62,19 @@ class IsPartner(BasePermission):
 
     def has_permission(self, request, view) -> bool:
         return isinstance(request.user, PartnerPrincipal)
+
+
+class PartnerRateThrottle(SimpleRateThrottle):
+    """One request budget per calling partner (PARTNER_RATE, 600/min by default), so a partner node
+    that floods us slows down only itself; checked before the body is read. Without a partner the
+    caller is refused by authentication anyway; it is counted by address until then."""
+
+    scope = "partner"
+
+    def get_rate(self) -> str:
+        return api_settings.DEFAULT_THROTTLE_RATES[self.scope]  # read now: settings may change in tests
+
+    def get_cache_key(self, request, view) -> str:
+        partner = getattr(request.user, "partner", None)
+        ident = f"partner-{partner.pk}" if partner is not None else self.get_ident(request)
+        return self.cache_format % {"scope": self.scope, "ident": ident}
