@@ -2,7 +2,8 @@
 
     .venv/bin/python benchmarks/run_all.py [--full] [--only NAME[,NAME...]] [--list]
 
-Every ``benchmarks/*.py`` except this file and the ``_``-prefixed helpers is a benchmark. By
+Every ``benchmarks/*.py`` except this file, the ``_``-prefixed helpers and the ``locustfile_*``
+user classes (run by locust, not by Python) is a benchmark. By
 default each runs with modest sizes so the whole suite finishes in under 30 minutes on the
 2-core reference machine; ``--full`` uses the sizes the results in docs/benchmarks.md were
 measured at (about an hour and a half, most of it loading 10,000,000 hash rows).
@@ -37,7 +38,9 @@ KNOWN_ARGS: dict[str, tuple[list[str], list[str]]] = {
 
 def benchmarks() -> list[Path]:
     return sorted(
-        path for path in HERE.glob("*.py") if not path.name.startswith("_") and path.name != Path(__file__).name
+        path
+        for path in HERE.glob("*.py")
+        if not path.name.startswith(("_", "locustfile_")) and path.name != Path(__file__).name
     )
 
 
