@@ -4,6 +4,10 @@ Both are read row by row with the csv module over a text stream. Cells written o
 against formula injection: a cell that a spreadsheet would run (starting with =, +, -, @, a tab or a
 carriage return) gets a leading apostrophe, and reading takes exactly one such apostrophe off again,
 so our own files round-trip unchanged.
+
+Memory is bounded by `source.MAX_TOKEN`: lines are read with a bounded `readline` (a longer line
+ends the import) and a field, even one spread over several lines by a quote, stops at the csv
+module's field limit, set to the same value.
 """
 
 from __future__ import annotations
@@ -28,8 +32,9 @@ from .records import (
     parse_text,
     parse_whole,
 )
+from .source import MAX_TOKEN, LineTooLong, bounded_lines, size_text
 
-csv.field_size_limit(1 << 20)  # a comment may be long; a runaway quote still stops at 1 MiB
+csv.field_size_limit(MAX_TOKEN)  # a comment may be long; a runaway quote still stops at 1 MiB
 
 # --------------------------------------------------------------------------- column names
 
@@ -165,6 +170,22 @@ def guard(cell: str) -> str:
 # --------------------------------------------------------------------------- reading
 
 
+def _lines(text):
+    return bounded_lines(text) if hasattr(text, "readline") else text
+
+
+def _line_too_long(exc: LineTooLong, reader, report) -> ParseError:
+    """The record after the last one read (counted as `iter_records` counts them), on the next line."""
+    number = (report.records + report.skipped + 1) if report is not None else None
+    return ParseError(
+        number,
+        None,
+        f"the line is longer than the field limit of {size_text(exc.args[0], 'characters')} "
+        "(a hash-set row needs a few hundred)",
+        reader.line_num + 1,
+    )
+
+
 def _read_header(reader, text_kind: str) -> list[str]:
     for row in reader:
         if row and any(c.strip() for c in row):
@@ -174,7 +195,14 @@ def _read_header(reader, text_kind: str) -> list[str]:
 
 def iter_csv(text, delimiter: str, scheme: Scheme | None, report) -> Iterator[MediaRecord | ParseError]:
     """Records from our header-mapped CSV. The header decides which column is which."""
-    reader = csv.reader(text, delimiter=delimiter)
+    reader = csv.reader(_lines(text), delimiter=delimiter)
+    try:
+        yield from _csv_rows(reader, scheme, report)
+    except LineTooLong as exc:
+        raise _line_too_long(exc, reader, report) from None
+
+
+def _csv_rows(reader, scheme: Scheme | None, report) -> Iterator[MediaRecord | ParseError]:
     header = _read_header(reader, "CSV")
     columns: list[tuple[int, str, str]] = []  # (index, key, name as in the file)
     seen: dict[str, str] = {}
@@ -270,7 +298,14 @@ def _csv_record(row, columns, number, line, scheme) -> MediaRecord:
 
 def iter_icse(text, scheme: Scheme | None, report) -> Iterator[MediaRecord | ParseError]:
     """Records from an ICSE `;` export. The Baseline flag is the category (scheme ICSE)."""
-    reader = csv.reader(text, delimiter=";")
+    reader = csv.reader(_lines(text), delimiter=";")
+    try:
+        yield from _icse_rows(reader, scheme, report)
+    except LineTooLong as exc:
+        raise _line_too_long(exc, reader, report) from None
+
+
+def _icse_rows(reader, scheme: Scheme | None, report) -> Iterator[MediaRecord | ParseError]:
     header = _read_header(reader, "ICSE")
     columns = []
     for i, name in enumerate(header):

@@ -11,6 +11,7 @@ import codecs
 import hashlib
 import io
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import BinaryIO
 
@@ -19,6 +20,11 @@ Source = str | os.PathLike | BinaryIO
 _CHUNK = 1 << 16
 HEAD_BYTES = 1 << 16  # how much detection looks at first
 HEAD_BYTES_MAX = 1 << 20  # and at most, for a JSON file whose context comes late
+
+# The longest single token a reader accepts, so that memory is bounded by it and not by the file:
+# a JSON string (or stretch without a string) in bytes, a CSV field and a text line in characters.
+# Real records need a few hundred; a long comment fits many times over.
+MAX_TOKEN = 1 << 20
 
 BOMS = (
     (codecs.BOM_UTF8, "utf-8-sig"),
@@ -85,6 +91,33 @@ class Utf8FromText(io.RawIOBase):
         buffer[:n] = self._pending[:n]
         self._pending = self._pending[n:]
         return n
+
+
+class LineTooLong(Exception):
+    """A text line longer than the limit (`args[0]`); the reader names the record and the line."""
+
+
+def bounded_lines(text: io.TextIOBase, limit: int = MAX_TOKEN) -> Iterator[str]:
+    """The lines of `text`, each read with `readline(limit)` so that no line is ever held whole.
+
+    Raises LineTooLong at a line longer than `limit` characters (its line end not counted).
+    """
+    readline = text.readline
+    size = limit + 1
+    while True:
+        line = readline(size)
+        if not line:
+            return
+        if len(line) == size and line[-1] not in "\r\n":
+            raise LineTooLong(limit)
+        yield line
+
+
+def size_text(nbytes: int, unit: str = "bytes") -> str:
+    """1048576 -> "1 MiB (1,048,576 bytes)", for messages that name a limit."""
+    if nbytes >= 1 << 20 and nbytes % (1 << 20) == 0:
+        return f"{nbytes >> 20} MiB ({nbytes:,} {unit})"
+    return f"{nbytes:,} {unit}"
 
 
 def encoding_of(head: bytes) -> str:
