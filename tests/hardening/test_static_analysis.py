@@ -1,5 +1,6 @@
 """Static analysis: ruff's bandit rules (S) are clean over the whole code base, and every place that
-silences one says why, on the line itself (`# noqa: S310 - the partner's configured node URL`)."""
+silences one says why, on the line itself (`# noqa: S310 - the partner's configured node URL`).
+And the supply chain: every dependency pinned with the hashes of its files."""
 
 from __future__ import annotations
 
@@ -49,3 +50,22 @@ def test_the_reason_check_reads_noqa_comments_right():
     bare = "urlopen(u)  # noqa" + ": S310"  # split, or this file would hold a reasonless noqa itself
     assert not REASON.match(NOQA_S.search(bare).group("rest"))
     assert NOQA_S.search("q  # noqa: S608, E501 - fixed names")
+
+
+def test_every_dependency_is_pinned_with_hashes():
+    """requirements.txt pins every package to one version with the hashes of its files, so an
+    install (make, Docker) fails rather than take a file that differs from the one reviewed."""
+    text = (ROOT / "requirements.txt").read_text()
+    entries = [e.strip() for e in text.replace("\\\n", " ").splitlines() if e.strip() and not e.startswith("#")]
+    assert len(entries) > 50, "requirements.txt looks truncated"
+    unpinned = [e.split()[0] for e in entries if not re.match(r"^[A-Za-z0-9._-]+==[^ ]+ ", e)]
+    unhashed = [e.split()[0] for e in entries if "--hash=sha256:" not in e]
+    assert not unpinned and not unhashed, f"not pinned: {unpinned}; without hashes: {unhashed}"
+    direct = [line for line in (ROOT / "requirements.in").read_text().splitlines() if line.strip()[:1].isalnum()]
+    wanted = {_normal(re.split(r"[=<>~ \[;]", line, maxsplit=1)[0]) for line in direct}
+    pinned = {_normal(e.split("==")[0]) for e in entries}
+    assert wanted <= pinned, f"in requirements.in but not locked: {sorted(wanted - pinned)}"
+
+
+def _normal(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
