@@ -1,7 +1,8 @@
 """API of cases, notes, tasks, evidence, deconfliction hits and leads.
 
 Same need-to-know as the web UI (cases.access): outsiders get 404, auditors metadata only.
-Every list is paginated; errors are problem details (CasebridgeError, rendered by casebridge.api).
+Every list is paginated (PaginatedView, which the OpenAPI schema documents as a page); errors are
+problem details (CasebridgeError, rendered by casebridge.api).
 Serializer class names are globally unique (they become OpenAPI component names).
 """
 
@@ -38,8 +39,16 @@ PURPOSE_PARAMETERS = [
 ]
 
 
-def _page(request, view, items, serializer_class, context: dict | None = None):
-    paginator = Pagination()
+# A view whose GET answers one page: {count, next, previous, results}. `pagination_class` is what
+# pages the list (see `_page`) and also what drf-spectacular reads: with a `many=True` response it
+# documents the 200 answer as that page and adds the `page` and `page_size` parameters. (No
+# docstring: drf-spectacular would show it as the description of every operation of every subclass.)
+class PaginatedView(APIView):
+    pagination_class = Pagination
+
+
+def _page(request, view: PaginatedView, items, serializer_class, context: dict | None = None):
+    paginator = view.pagination_class()
     page = paginator.paginate_queryset(items, request, view=view)
     data = serializer_class(page, many=True, context=context or {}).data
     return paginator, page, paginator.get_paginated_response(data)
@@ -71,7 +80,7 @@ class CaseSummarySerializer(serializers.Serializer):
     updated_at = serializers.DateTimeField()
 
 
-class CaseListView(APIView):
+class CaseListView(PaginatedView):
     class CaseListQuerySerializer(serializers.Serializer):
         status = serializers.ChoiceField(choices=CaseStatus.choices, required=False)
         priority = serializers.ChoiceField(choices=Priority.choices, required=False)
@@ -102,8 +111,6 @@ class CaseListView(APIView):
             OpenApiParameter("created_to", str, description="YYYY-MM-DD"),
             OpenApiParameter("q", str, description="Text in the reference or title"),
             OpenApiParameter("mine", bool, description="Only cases I am a member of"),
-            OpenApiParameter("page", int),
-            OpenApiParameter("page_size", int),
             *PURPOSE_PARAMETERS,
         ],
         responses=CaseSummarySerializer(many=True),
@@ -230,7 +237,7 @@ class CaseStatusView(APIView):
         return Response({"status": case.status})
 
 
-class CaseMembersView(APIView):
+class CaseMembersView(PaginatedView):
     class CaseMemberRequestSerializer(serializers.Serializer):
         username = serializers.CharField(max_length=150)
         role = serializers.ChoiceField(choices=CaseRole.choices, default=CaseRole.MEMBER)
@@ -266,7 +273,7 @@ class NoteBodyRequestSerializer(serializers.Serializer):
     body = serializers.CharField(max_length=100_000)
 
 
-class CaseNotesView(APIView):
+class CaseNotesView(PaginatedView):
     @extend_schema(responses=NoteOutSerializer(many=True), summary="Notes of a case, newest first")
     def get(self, request, case_id: int):
         context = _context(request, case_id, Access.READ, "notes")
@@ -305,7 +312,7 @@ class TaskOutSerializer(serializers.Serializer):
     updated_at = serializers.DateTimeField()
 
 
-class CaseTasksView(APIView):
+class CaseTasksView(PaginatedView):
     class TaskCreateRequestSerializer(serializers.Serializer):
         title = serializers.CharField(max_length=200)
         description = serializers.CharField(required=False, allow_blank=True, default="")
@@ -398,7 +405,7 @@ class EvidenceItemOutSerializer(serializers.Serializer):
         ).data
 
 
-class CaseEvidenceView(APIView):
+class CaseEvidenceView(PaginatedView):
     class EvidenceAddRequestSerializer(serializers.Serializer):
         hashes = serializers.CharField(
             help_text="One digest per line (32/40/64 hex: MD5/SHA-1/SHA-256; pdq:<hex>[:quality] for PDQ)."
@@ -417,8 +424,6 @@ class CaseEvidenceView(APIView):
             OpenApiParameter("state", str, enum=MatchState.values),
             OpenApiParameter("category", str, enum=[c.value for c in Category]),
             OpenApiParameter("disagree", bool),
-            OpenApiParameter("page", int),
-            OpenApiParameter("page_size", int),
         ],
         responses=EvidenceItemOutSerializer(many=True),
         summary="Evidence items of a case with their matches (triage)",
@@ -432,7 +437,7 @@ class CaseEvidenceView(APIView):
         filters = selectors.EvidenceFilters(
             state=state, category=category, disagree=request.query_params.get("disagree") in ("1", "true")
         )
-        paginator = Pagination()
+        paginator = self.pagination_class()
         page = paginator.paginate_queryset(
             selectors.case_evidence(case=context.case, filters=filters), request, view=self
         )
@@ -494,7 +499,7 @@ class DeconflictionHitOutSerializer(serializers.Serializer):
     last_seen_at = serializers.DateTimeField()
 
 
-class CaseDeconflictionView(APIView):
+class CaseDeconflictionView(PaginatedView):
     @extend_schema(
         responses=DeconflictionHitOutSerializer(many=True),
         summary="Other cases holding the same evidence, series or identifiers (agency and contact only)",
@@ -588,7 +593,7 @@ class LeadCreateRequestSerializer(serializers.Serializer):
     clues = LeadClueInSerializer(many=True, required=False, default=list)
 
 
-class CaseLeadsView(APIView):
+class CaseLeadsView(PaginatedView):
     @extend_schema(responses=LeadSummarySerializer(many=True), summary="Leads of a case")
     def get(self, request, case_id: int):
         context = _context(request, case_id, Access.READ, "leads")
@@ -610,12 +615,11 @@ class CaseLeadsView(APIView):
         return Response(LeadSummarySerializer(lead).data, status=status.HTTP_201_CREATED)
 
 
-class LeadListView(APIView):
+class LeadListView(PaginatedView):
     @extend_schema(
         parameters=[
             OpenApiParameter("status", str, enum=LeadStatus.values),
             OpenApiParameter("received", bool),
-            OpenApiParameter("page", int),
             *PURPOSE_PARAMETERS,
         ],
         responses=LeadSummarySerializer(many=True),

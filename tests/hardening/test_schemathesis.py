@@ -44,9 +44,11 @@ def _operations(schema):
             yield operation
 
 
-def _is_page_described_as_array(exc: BaseException, response) -> bool:
-    """The known gap (test_paginated_lists_are_described_as_pages): a page {count, results...}
-    where the schema promises a bare array. Anything else is a new failure."""
+def _is_known_page_described_as_array(operation, exc: BaseException, response) -> bool:
+    """The known gap left (test_retention_lists_are_described_as_pages): a page {count, results...}
+    where the schema promises a bare array, on a path of PAGINATED_NOT_YET. Anything else fails."""
+    if operation.path not in PAGINATED_NOT_YET:
+        return False
     try:
         body = response.json()
     except ValueError:
@@ -82,7 +84,7 @@ def _fuzz(operation, *, headers: dict[str, str], real_ids: dict, failures: list,
             case.validate_response(response, checks=CHECKS)
         except (Exception, BaseExceptionGroup) as exc:  # schemathesis raises its findings
             where = f"{case.method} {case.formatted_path} -> {response.status_code}: {str(exc)[:400]}"
-            (known if _is_page_described_as_array(exc, response) else failures).append(where)
+            (known if _is_known_page_described_as_array(operation, exc, response) else failures).append(where)
 
     run()
     return calls[0]
@@ -131,18 +133,56 @@ PAGINATED = [
 ]  # fmt: skip
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="KNOWN ISSUE: cases/api.py paginates by hand in APIViews, so drf-spectacular documents these lists as "
-    "bare arrays while they answer {count, next, previous, results}; clients generated from the schema break.",
-)
-def test_paginated_lists_are_described_as_pages(world):
-    schema = world.client("alice").get("/api/v1/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+# Answered as pages, still documented as bare arrays: retention/api.py pages by hand inside APIViews,
+# as cases/api.py did (the fix is the same: a pagination_class on the view, see cases.api.PaginatedView).
+PAGINATED_NOT_YET = [
+    "/api/v1/retention/rules", "/api/v1/retention/queue", "/api/v1/retention/tombstones",
+    "/api/v1/retention/legal-holds",
+]  # fmt: skip
+
+
+def _not_described_as_pages(schema: dict, paths: list[str]) -> list[str]:
     wrong = []
-    for path in PAGINATED:
-        ok = schema["paths"][path]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    for path in paths:
+        operation = schema["paths"][path]["get"]
+        ok = operation["responses"]["200"]["content"]["application/json"]["schema"]
         if "$ref" in ok:
             ok = schema["components"]["schemas"][ok["$ref"].rsplit("/", 1)[1]]
-        if "results" not in ok.get("properties", {}):
+        properties = ok.get("properties", {})
+        parameters = {p["name"] for p in operation.get("parameters", []) if p.get("in") == "query"}
+        if (
+            properties.get("results", {}).get("type") != "array"
+            or properties.get("count", {}).get("type") != "integer"
+            or not {"next", "previous"} <= set(properties)
+            or not {"page", "page_size"} <= parameters
+        ):
             wrong.append(path)
-    assert not wrong, f"documented as bare arrays, answered as pages: {wrong}"
+    return wrong
+
+
+def test_paginated_lists_are_described_as_pages(world):
+    """Each list answers {count, next, previous, results}; the schema says so, with its page parameters."""
+    schema = world.client("alice").get("/api/v1/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    wrong = _not_described_as_pages(schema, PAGINATED)
+    assert not wrong, f"not documented as pages (with page and page_size), answered as pages: {wrong}"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="KNOWN ISSUE: retention/api.py paginates by hand in APIViews, so drf-spectacular documents these lists "
+    "as bare arrays while they answer {count, next, previous, results}; clients generated from the schema break.",
+)
+def test_retention_lists_are_described_as_pages(world):
+    schema = world.client("alice").get("/api/v1/schema/", HTTP_ACCEPT="application/vnd.oai.openapi+json").json()
+    wrong = _not_described_as_pages(schema, PAGINATED_NOT_YET)
+    assert not wrong, f"not documented as pages (with page and page_size), answered as pages: {wrong}"
+
+
+def test_paginated_lists_answer_as_documented(world):
+    """The other half: every PAGINATED list really answers a page, so the schema is not just words."""
+    client = world.api_client("alice")
+    for path in PAGINATED:
+        url = path.format(**world.kwargs) + "?page_size=1"
+        response = client.get(url)
+        assert response.status_code == 200, (url, response.status_code)
+        assert set(response.json()) == {"count", "next", "previous", "results"}, url
