@@ -26,4 +26,5 @@ class ApiTokenAdmin(admin.ModelAdmin):
 
 @admin.register(LoginThrottle)
 class LoginThrottleAdmin(admin.ModelAdmin):
-    list_display = ["username", "failures", "locked_until"]
+    list_display = ["username", "address", "failures", "locked_until"]
+    search_fields = ["username", "address"]

@@ -75,12 +75,19 @@ class ApiToken(models.Model):
 
 
 class LoginThrottle(models.Model):
-    """Consecutive failed logins per username; a lock ends at `locked_until`."""
+    """Consecutive failed logins of a username from one client address, and (address ANY_ADDRESS)
+    from every address together; a lock ends at `locked_until`."""
 
-    username = models.CharField(max_length=150, unique=True)
+    ANY_ADDRESS = "*"
+
+    username = models.CharField(max_length=150)
+    address = models.CharField(max_length=64, default=ANY_ADDRESS)
     failures = models.PositiveIntegerField(default=0)
     locked_until = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["username", "address"], name="login_throttle_unique")]
+
     def __str__(self) -> str:
-        return f"{self.username}: {self.failures} failures"
+        return f"{self.username} from {self.address}: {self.failures} failures"

@@ -33,27 +33,49 @@ class AccountLocked(CasebridgeError):
     title = "Account locked"
 
 
-def login_locked_until(*, username: str):
-    """When the lock on `username` ends, or None when it may try to log in."""
-    throttle = LoginThrottle.objects.filter(username=username.lower()).first()
-    if throttle and throttle.locked_until and throttle.locked_until > timezone.now():
-        return throttle.locked_until
-    return None
+# Two counters per username. Failures from one client address lock that address out after
+# LOGIN_FAILURE_LIMIT, so a stranger who knows a username cannot lock its owner out from elsewhere;
+# failures from all addresses together lock the account after LOGIN_ACCOUNT_FAILURE_LIMIT, so
+# guessing spread over many addresses still ends.
+
+
+def _throttle_keys(username: str, address: str) -> list[tuple[str, str, int]]:
+    username = username.lower()
+    return [
+        (username, address or "unknown", settings.LOGIN_FAILURE_LIMIT),
+        (username, LoginThrottle.ANY_ADDRESS, settings.LOGIN_ACCOUNT_FAILURE_LIMIT),
+    ]
+
+
+def login_locked_until(*, username: str, address: str):
+    """When the lock on `username` (from `address`) ends, or None when it may try to log in."""
+    now, ends = timezone.now(), []
+    for name, where, _limit in _throttle_keys(username, address):
+        throttle = LoginThrottle.objects.filter(username=name, address=where).first()
+        if throttle and throttle.locked_until and throttle.locked_until > now:
+            ends.append(throttle.locked_until)
+    return max(ends) if ends else None
 
 
 @transaction.atomic
-def login_failure_record(*, username: str, stage: str, user=None) -> bool:
-    """Count a failed password or one-time code; lock the account at the limit. True if now locked."""
-    throttle, _ = LoginThrottle.objects.select_for_update().get_or_create(username=username.lower())
+def login_failure_record(*, username: str, address: str, stage: str, user=None) -> bool:
+    """Count a failed password or one-time code; lock at a limit. True if `username` is now locked
+    for this address."""
     now = timezone.now()
-    if throttle.locked_until and throttle.locked_until <= now:
-        throttle.failures = 0  # an expired lock starts a fresh count
-        throttle.locked_until = None
-    throttle.failures += 1
-    locked = throttle.failures >= settings.LOGIN_FAILURE_LIMIT
-    if locked:
-        throttle.locked_until = now + timedelta(minutes=settings.LOGIN_LOCKOUT_MINUTES)
-    throttle.save(update_fields=["failures", "locked_until", "updated_at"])
+    locked, counts = False, {}
+    for name, where, limit in _throttle_keys(username, address):
+        throttle, _ = LoginThrottle.objects.select_for_update().get_or_create(username=name, address=where)
+        if throttle.locked_until and throttle.locked_until <= now:
+            throttle.failures = 0  # an expired lock starts a fresh count
+            throttle.locked_until = None
+        throttle.failures += 1
+        if throttle.failures >= limit and throttle.locked_until is None:
+            throttle.locked_until = now + timedelta(minutes=settings.LOGIN_LOCKOUT_MINUTES)
+            locked = True
+        locked = locked or throttle.locked_until is not None
+        counts[where] = throttle.failures
+        throttle.save(update_fields=["failures", "locked_until", "updated_at"])
+    failures = counts[address or "unknown"]
     actor = actor_for_user(user, auth="password") if user else Actor(type="anonymous", name=username[:150])
     audit_record(
         action=Action.MFA_FAILED if stage == "otp" else Action.LOGIN_FAILED,
@@ -62,7 +84,7 @@ def login_failure_record(*, username: str, stage: str, user=None) -> bool:
         object_type="user",
         object_id=user.pk if user else "",
         reason="wrong one-time code" if stage == "otp" else "wrong username or password",
-        details={"failures": throttle.failures},
+        details={"failures": failures, "failures_all_addresses": counts[LoginThrottle.ANY_ADDRESS], "address": address},
     )
     if locked:
         audit_record(
@@ -71,7 +93,8 @@ def login_failure_record(*, username: str, stage: str, user=None) -> bool:
             outcome=Outcome.FAILURE,
             object_type="user",
             object_id=user.pk if user else "",
-            reason=f"{throttle.failures} consecutive failures",
+            reason=f"{failures} consecutive failures from {address or 'an unknown address'}, "
+            f"{counts[LoginThrottle.ANY_ADDRESS]} from all addresses",
             details={"minutes": settings.LOGIN_LOCKOUT_MINUTES},
         )
     return locked
@@ -79,7 +102,7 @@ def login_failure_record(*, username: str, stage: str, user=None) -> bool:
 
 @transaction.atomic
 def login_success_record(*, user, method: str) -> None:
-    LoginThrottle.objects.filter(username=user.get_username().lower()).update(failures=0, locked_until=None)
+    LoginThrottle.objects.filter(username=user.get_username().lower()).delete()  # every count starts again
     audit_record(action=Action.LOGIN, actor=actor_for_user(user, auth=method), object_type="user", object_id=user.pk)
 
 

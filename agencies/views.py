@@ -28,6 +28,7 @@ from agencies.decorators import member_required
 from agencies.forms import LoginForm, OneTimeCodeForm, RoleForm, TokenCreateForm, UserCreateForm
 from agencies.models import Role
 from casebridge.errors import CasebridgeError
+from casebridge.middleware import client_address
 
 User = get_user_model()
 
@@ -69,14 +70,16 @@ def login_view(request: HttpRequest) -> HttpResponse:
     form = LoginForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         username = form.cleaned_data["username"].strip()
-        locked_until = services.login_locked_until(username=username)
+        address = client_address(request)
+        locked_until = services.login_locked_until(username=username, address=address)
         if locked_until:
             form.add_error(None, _locked_message(locked_until))
         else:
             user = authenticate(request, username=username, password=form.cleaned_data["password"])
             if user is None:
-                if services.login_failure_record(username=username, stage="password"):
-                    form.add_error(None, _locked_message(services.login_locked_until(username=username)))
+                if services.login_failure_record(username=username, address=address, stage="password"):
+                    until = services.login_locked_until(username=username, address=address)
+                    form.add_error(None, _locked_message(until))
                 else:
                     form.add_error(None, "Wrong username or password.")
             else:
@@ -101,9 +104,10 @@ def _finish_login(request: HttpRequest, user, device) -> HttpResponse:
 
 
 def _code_failed(request: HttpRequest, form, user) -> None:
-    if services.login_failure_record(username=user.get_username(), stage="otp", user=user):
+    username, address = user.get_username(), client_address(request)
+    if services.login_failure_record(username=username, address=address, stage="otp", user=user):
         request.session.flush()
-        form.add_error(None, _locked_message(services.login_locked_until(username=user.get_username())))
+        form.add_error(None, _locked_message(services.login_locked_until(username=username, address=address)))
     else:
         form.add_error("code", "That code is not right or has expired. Check your device's clock and try the new code.")
 
@@ -137,7 +141,7 @@ def login_verify_view(request: HttpRequest) -> HttpResponse:
         return redirect("login")
     form = OneTimeCodeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        locked_until = services.login_locked_until(username=user.get_username())
+        locked_until = services.login_locked_until(username=user.get_username(), address=client_address(request))
         if locked_until:
             request.session.flush()
             form.add_error(None, _locked_message(locked_until))

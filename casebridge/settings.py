@@ -211,6 +211,8 @@ CONTENT_SECURITY_POLICY = {
 # --- Login throttling -----------------------------------------------------------------------
 LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 5, minimum=1)
 LOGIN_LOCKOUT_MINUTES = env_int("LOGIN_LOCKOUT_MINUTES", 15, minimum=1)
+# Failures of one username from all client addresses together before the account itself is locked.
+LOGIN_ACCOUNT_FAILURE_LIMIT = env_int("LOGIN_ACCOUNT_FAILURE_LIMIT", 50, minimum=1)
 OTP_TOTP_ISSUER = env_str("OTP_TOTP_ISSUER") or "Casebridge"
 
 # --- API ------------------------------------------------------------------------------------

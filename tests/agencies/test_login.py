@@ -3,6 +3,7 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -63,9 +64,29 @@ def test_lockout_after_repeated_failures_refuses_even_the_right_password(client,
 
 
 def test_lock_expires(client, alice, settings):
-    LoginThrottle.objects.create(username="alice", failures=9, locked_until=timezone.now() - timedelta(seconds=1))
+    LoginThrottle.objects.create(
+        username="alice", address="127.0.0.1", failures=9, locked_until=timezone.now() - timedelta(seconds=1)
+    )
     response = _password_step(client, "alice")
     assert response.status_code == 302
+
+
+def test_failures_from_one_address_do_not_lock_the_owner_out_elsewhere(settings, alice):
+    """A stranger who knows a username locks out only the address they guess from."""
+    stranger, owner = Client(REMOTE_ADDR="203.0.113.7"), Client(REMOTE_ADDR="198.51.100.20")
+    for _ in range(settings.LOGIN_FAILURE_LIMIT):
+        _password_step(stranger, "alice", "wrong-password")
+    assert "locked until" in _password_step(stranger, "alice").content.decode()  # even the right password
+    assert _password_step(owner, "alice").status_code == 302  # the owner, from their own address, goes on
+    assert "auth.lockout" in _actions()
+
+
+def test_guessing_spread_over_many_addresses_locks_the_account(settings, alice):
+    settings.LOGIN_ACCOUNT_FAILURE_LIMIT = 12
+    for n in range(settings.LOGIN_ACCOUNT_FAILURE_LIMIT):
+        _password_step(Client(REMOTE_ADDR=f"203.0.113.{n}"), "alice", "wrong-password")  # below each address's limit
+    response = _password_step(Client(REMOTE_ADDR="198.51.100.20"), "alice")
+    assert "locked until" in response.content.decode()
 
 
 def test_unknown_user_is_throttled_like_a_real_one(client, db, settings):
