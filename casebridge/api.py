@@ -11,7 +11,7 @@ from django.http import Http404
 from rest_framework import exceptions, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
-from rest_framework.views import exception_handler
+from rest_framework.views import APIView, exception_handler
 
 logger = logging.getLogger(__name__)
 
@@ -29,6 +29,22 @@ RETRY_AFTER_SECONDS = "5"
 class Pagination(PageNumberPagination):
     page_size_query_param = "page_size"
     max_page_size = 500
+
+
+# A view whose GET answers one page: {count, next, previous, results}. `pagination_class` is what
+# pages the list (see `paginated`) and also what drf-spectacular reads: with a `many=True` response
+# it documents the 200 answer as that page and adds the `page` and `page_size` parameters. (No
+# docstring: drf-spectacular would show it as the description of every operation of every subclass.)
+class PaginatedView(APIView):
+    pagination_class = Pagination
+
+
+def paginated(request, view: PaginatedView, items, serializer_class, context: dict | None = None):
+    """(paginator, the page's items, the response) for `items` serialized with `serializer_class`."""
+    paginator = view.pagination_class()
+    page = paginator.paginate_queryset(items, request, view=view)
+    data = serializer_class(page, many=True, context=context or {}).data
+    return paginator, page, paginator.get_paginated_response(data)
 
 
 def problem_response(

@@ -14,7 +14,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from casebridge.api import Pagination
+from casebridge.api import PaginatedView, paginated
 from casebridge.errors import CasebridgeError
 from cases import selectors, services, sharing
 from cases.access import Access, CaseContext
@@ -37,21 +37,6 @@ PURPOSE_PARAMETERS = [
     OpenApiParameter("purpose_case", str, description="Reference of a case you work on, as the purpose."),
     OpenApiParameter("purpose_text", str, description="Free-text justification (audited as a commitment only)."),
 ]
-
-
-# A view whose GET answers one page: {count, next, previous, results}. `pagination_class` is what
-# pages the list (see `_page`) and also what drf-spectacular reads: with a `many=True` response it
-# documents the 200 answer as that page and adds the `page` and `page_size` parameters. (No
-# docstring: drf-spectacular would show it as the description of every operation of every subclass.)
-class PaginatedView(APIView):
-    pagination_class = Pagination
-
-
-def _page(request, view: PaginatedView, items, serializer_class, context: dict | None = None):
-    paginator = view.pagination_class()
-    page = paginator.paginate_queryset(items, request, view=view)
-    data = serializer_class(page, many=True, context=context or {}).data
-    return paginator, page, paginator.get_paginated_response(data)
 
 
 def _context(request, case_id: int, need: Access = Access.READ, what: str = "") -> CaseContext:
@@ -134,7 +119,7 @@ class CaseListView(PaginatedView):
             text=query.get("q", "").strip(),
             mine=query.get("mine", False),
         )
-        paginator, _page_items, response = _page(
+        paginator, _page_items, response = paginated(
             request, self, selectors.case_list(user=request.user, filters=filters), CaseSummarySerializer
         )
         services.case_list_record(
@@ -245,7 +230,7 @@ class CaseMembersView(PaginatedView):
     @extend_schema(responses=CaseMemberOutSerializer(many=True), summary="Members of a case")
     def get(self, request, case_id: int):
         context = _context(request, case_id, Access.METADATA)
-        return _page(request, self, selectors.case_members(case=context.case), CaseMemberOutSerializer)[2]
+        return paginated(request, self, selectors.case_members(case=context.case), CaseMemberOutSerializer)[2]
 
     @extend_schema(
         request=CaseMemberRequestSerializer, responses={201: CaseMemberOutSerializer}, summary="Add or change a member"
@@ -277,7 +262,7 @@ class CaseNotesView(PaginatedView):
     @extend_schema(responses=NoteOutSerializer(many=True), summary="Notes of a case, newest first")
     def get(self, request, case_id: int):
         context = _context(request, case_id, Access.READ, "notes")
-        response = _page(request, self, selectors.case_notes(case=context.case), NoteOutSerializer)[2]
+        response = paginated(request, self, selectors.case_notes(case=context.case), NoteOutSerializer)[2]
         services.case_view_record(acting_user=request.user, case=context.case, section="notes")
         return response
 
@@ -329,7 +314,7 @@ class CaseTasksView(PaginatedView):
         state = request.query_params.get("state", "")
         if state and state not in TaskState.values:
             raise CasebridgeError(f"Unknown task state {state!r}; use one of: {', '.join(TaskState.values)}.")
-        return _page(request, self, selectors.case_tasks(case=context.case, state=state), TaskOutSerializer)[2]
+        return paginated(request, self, selectors.case_tasks(case=context.case, state=state), TaskOutSerializer)[2]
 
     @extend_schema(request=TaskCreateRequestSerializer, responses={201: TaskOutSerializer}, summary="Add a task")
     def post(self, request, case_id: int):
@@ -506,7 +491,7 @@ class CaseDeconflictionView(PaginatedView):
     )
     def get(self, request, case_id: int):
         context = _context(request, case_id, Access.READ, "deconfliction")
-        response = _page(
+        response = paginated(
             request, self, selectors.case_deconfliction_hits(case=context.case), DeconflictionHitOutSerializer
         )[2]
         services.case_view_record(acting_user=request.user, case=context.case, section="deconfliction")
@@ -598,7 +583,7 @@ class CaseLeadsView(PaginatedView):
     def get(self, request, case_id: int):
         context = _context(request, case_id, Access.READ, "leads")
         leads = selectors.lead_list(user=request.user, filters=selectors.LeadFilters(case_id=context.case.pk))
-        response = _page(request, self, leads, LeadSummarySerializer)[2]
+        response = paginated(request, self, leads, LeadSummarySerializer)[2]
         services.case_view_record(acting_user=request.user, case=context.case, section="leads")
         return response
 
@@ -636,7 +621,7 @@ class LeadListView(PaginatedView):
             raise CasebridgeError(f"Unknown lead status {status_filter!r}; use one of: {', '.join(LeadStatus.values)}.")
         received = {"1": True, "true": True, "0": False, "false": False}.get(params.get("received", ""))
         filters = selectors.LeadFilters(status=status_filter, received=received)
-        paginator, _page_items, response = _page(
+        paginator, _page_items, response = paginated(
             request, self, selectors.lead_list(user=request.user, filters=filters), LeadSummarySerializer
         )
         services.lead_list_record(

@@ -15,18 +15,12 @@ from rest_framework.views import APIView
 
 from agencies.models import Role
 from agencies.selectors import membership_of
-from casebridge.api import Pagination
+from casebridge.api import PaginatedView, paginated
 from casebridge.errors import ForbiddenError
 from retention import reports, selectors, services
 from retention.models import RecordKind
 
 KIND_HELP = "Kind of record: " + ", ".join(RecordKind.values)
-
-
-def _page(request, view, items, serializer_class):
-    paginator = Pagination()
-    page = paginator.paginate_queryset(items, request, view=view)
-    return paginator.get_paginated_response(serializer_class(page, many=True).data)
 
 
 def _validated(serializer_class, data):
@@ -50,7 +44,7 @@ class RetentionRuleSerializer(serializers.Serializer):
     updated_at = serializers.DateTimeField()
 
 
-class RetentionRulesView(APIView):
+class RetentionRulesView(PaginatedView):
     class RetentionRuleInputSerializer(serializers.Serializer):
         kind = serializers.CharField(max_length=20, help_text=KIND_HELP)
         status = serializers.CharField(required=False, allow_blank=True, default="", max_length=12)
@@ -60,7 +54,7 @@ class RetentionRulesView(APIView):
     @extend_schema(responses=RetentionRuleSerializer(many=True), summary="Your agency's retention rules")
     def get(self, request):
         _require_role(request.user, Role.AGENCY_ADMIN, Role.SUPERVISOR, Role.AUDITOR)
-        return _page(request, self, selectors.rules_for_user(user=request.user), RetentionRuleSerializer)
+        return paginated(request, self, selectors.rules_for_user(user=request.user), RetentionRuleSerializer)[2]
 
     @extend_schema(
         request=RetentionRuleInputSerializer,
@@ -95,7 +89,7 @@ class RetentionDueRecordSerializer(serializers.Serializer):
     rule_id = serializers.IntegerField()
 
 
-class RetentionQueueView(APIView):
+class RetentionQueueView(PaginatedView):
     @extend_schema(
         parameters=[OpenApiParameter("page", int), OpenApiParameter("page_size", int)],
         responses=RetentionDueRecordSerializer(many=True),
@@ -104,7 +98,7 @@ class RetentionQueueView(APIView):
     def get(self, request):
         queue = selectors.review_queue(user=request.user)
         services.queue_view_record(acting_user=request.user, what="review_queue", count=queue.total)
-        return _page(request, self, queue.items, RetentionDueRecordSerializer)
+        return paginated(request, self, queue.items, RetentionDueRecordSerializer)[2]
 
 
 class RetentionReviewStateSerializer(serializers.Serializer):
@@ -174,7 +168,7 @@ class RetentionErasureView(APIView):
         return Response(RetentionTombstoneSerializer(tombstone).data, status=status.HTTP_201_CREATED)
 
 
-class RetentionTombstonesView(APIView):
+class RetentionTombstonesView(PaginatedView):
     @extend_schema(
         parameters=[OpenApiParameter("page", int), OpenApiParameter("page_size", int)],
         responses=RetentionTombstoneSerializer(many=True),
@@ -183,7 +177,7 @@ class RetentionTombstonesView(APIView):
     def get(self, request):
         _require_role(request.user, Role.SUPERVISOR, Role.AUDITOR, Role.AGENCY_ADMIN)
         tombstones = selectors.tombstones_of(user=request.user)
-        return _page(request, self, tombstones, RetentionTombstoneSerializer)
+        return paginated(request, self, tombstones, RetentionTombstoneSerializer)[2]
 
 
 class RetentionLegalHoldSerializer(serializers.Serializer):
@@ -196,7 +190,7 @@ class RetentionLegalHoldSerializer(serializers.Serializer):
     lifted_at = serializers.DateTimeField(allow_null=True)
 
 
-class RetentionLegalHoldsView(APIView):
+class RetentionLegalHoldsView(PaginatedView):
     @extend_schema(
         parameters=[OpenApiParameter("all", bool, description="Include lifted holds")],
         responses=RetentionLegalHoldSerializer(many=True),
@@ -206,7 +200,7 @@ class RetentionLegalHoldsView(APIView):
         _require_role(request.user, Role.SUPERVISOR, Role.AUDITOR)
         active_only = request.query_params.get("all") not in ("1", "true")
         holds = selectors.legal_holds_of(user=request.user, active_only=active_only)
-        return _page(request, self, holds, RetentionLegalHoldSerializer)
+        return paginated(request, self, holds, RetentionLegalHoldSerializer)[2]
 
 
 class RetentionHoldReasonSerializer(serializers.Serializer):
