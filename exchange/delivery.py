@@ -23,7 +23,7 @@ from django.utils import timezone
 from agencies.models import Agency
 from audit.actions import Action, Outcome
 from audit.capture import SYSTEM_ACTOR, audit_record
-from exchange import keystore
+from exchange import keystore, outbound
 from exchange.models import Bundle, Partner
 
 logger = logging.getLogger(__name__)
@@ -81,9 +81,8 @@ def _deliver_http(bundle: Bundle, recipient: Agency) -> DeliveryOutcome:
         },
     )
     try:
-        with urllib.request.urlopen(request, timeout=settings.EXCHANGE_HTTP_TIMEOUT) as response:  # noqa: S310 - same http(s) URL
-            body = json.loads(response.read() or b"{}")
-            return DeliveryOutcome(state="applied" if body.get("state") in ("applied", "duplicate") else "delivered")
+        body = json.loads(outbound.call(request, timeout=settings.EXCHANGE_HTTP_TIMEOUT, limit=1 << 16) or b"{}")
+        return DeliveryOutcome(state="applied" if body.get("state") in ("applied", "duplicate") else "delivered")
     except urllib.error.HTTPError as exc:
         try:
             body = json.loads(exc.read() or b"{}")
@@ -94,6 +93,8 @@ def _deliver_http(bundle: Bundle, recipient: Agency) -> DeliveryOutcome:
         return DeliveryOutcome(state="retry", message=f"HTTP {exc.code} from {recipient.code}'s node")
     except (urllib.error.URLError, TimeoutError, ConnectionError, OSError) as exc:
         return DeliveryOutcome(state="retry", message=f"{recipient.code}'s node unreachable: {exc}")
+    except outbound.OutboundRefused as exc:  # e.g. its address is private and not listed: the operator decides
+        return DeliveryOutcome(state="retry", message=f"{recipient.code}'s node not called: {exc.message}")
 
 
 def outbox_deliver(bundle_pk: int) -> DeliveryOutcome | None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import urllib.request
 
 from django.contrib import messages
 from django.core.paginator import Paginator
@@ -15,7 +14,7 @@ from agencies.decorators import member_required
 from agencies.models import Role
 from casebridge.errors import CasebridgeError
 from casebridge.lib.queue import enqueue
-from exchange import keystore, selectors, services
+from exchange import keystore, outbound, selectors, services
 from exchange.delivery import bundle_retry_now
 from exchange.forms import AgreementForm, FingerprintForm, OutboundTokenForm, PartnerAddForm, RevokeForm
 from exchange.models import Bundle
@@ -91,11 +90,8 @@ def keys_revoke_view(request: HttpRequest, key_set_id: int) -> HttpResponse:
 
 
 def _fetch_card(url: str) -> dict:
-    if not url.startswith(("https://", "http://")):
-        raise CasebridgeError("Only http(s) URLs can be fetched.")
     try:
-        with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 - admin-given partner URL
-            return json.loads(response.read(1 << 20))
+        return json.loads(outbound.call(url, timeout=10, limit=1 << 20))
     except (OSError, ValueError) as exc:
         raise CasebridgeError(f"Could not fetch the card from {url}: {exc}") from None
 

@@ -26,8 +26,10 @@ from audit.keys import audit_key_name, audit_public_key_bytes, audit_signing_key
 from audit.models import AuditCosignature
 from audit.selectors import checkpoint_latest, consistency_proof
 from casebridge.errors import CasebridgeError, ConflictError
-from exchange import keystore
+from exchange import keystore, outbound
 from exchange.models import Partner, WitnessedLog
+
+WITNESS_REPLY_LIMIT = 1 << 20  # a cosignature and a few numbers: a partner answering more is refused
 
 
 def witness_vkey() -> str:
@@ -103,14 +105,12 @@ def _post_json(url: str, token: str, body: dict) -> dict:
         method="POST",
         headers={"Content-Type": "application/json", "Authorization": f"Partner {token}"},
     )
-    with urllib.request.urlopen(request, timeout=settings.EXCHANGE_HTTP_TIMEOUT) as response:  # noqa: S310 - see above
-        return json.loads(response.read())
+    return json.loads(outbound.call(request, timeout=settings.EXCHANGE_HTTP_TIMEOUT, limit=WITNESS_REPLY_LIMIT))
 
 
 def _get_json(url: str, token: str) -> dict:
-    request = urllib.request.Request(url, headers={"Authorization": f"Partner {token}"})  # noqa: S310 - node URL
-    with urllib.request.urlopen(request, timeout=settings.EXCHANGE_HTTP_TIMEOUT) as response:  # noqa: S310 - see above
-        return json.loads(response.read())
+    request = urllib.request.Request(url, headers={"Authorization": f"Partner {token}"})  # noqa: S310 - checked in call
+    return json.loads(outbound.call(request, timeout=settings.EXCHANGE_HTTP_TIMEOUT, limit=WITNESS_REPLY_LIMIT))
 
 
 def witness_request(*, partner: Partner) -> AuditCosignature | None:
