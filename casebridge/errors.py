@@ -32,6 +32,11 @@ class TooLargeError(CasebridgeError):
     title = "Content too large"
 
 
+class UploadTooSlowError(CasebridgeError):
+    status_code = 408
+    title = "Request body too slow"
+
+
 class ConflictError(CasebridgeError):
     status_code = 409
     title = "Conflict"

@@ -322,6 +322,9 @@ EXCHANGE_MAX_BUNDLE_BYTES = env_int("EXCHANGE_MAX_BUNDLE_BYTES", 2 * 1024**3, mi
 EXCHANGE_BUNDLE_LIFETIME_DAYS = env_int("EXCHANGE_BUNDLE_LIFETIME_DAYS", 30, minimum=1)
 EXCHANGE_HTTP_TIMEOUT = env_int("EXCHANGE_HTTP_TIMEOUT", 30, minimum=1)
 EXCHANGE_MAX_ATTEMPTS = env_int("EXCHANGE_MAX_ATTEMPTS", 50, minimum=1)
+# A partner's bundle upload must keep arriving at this rate, checked over each window (0 = unchecked).
+EXCHANGE_UPLOAD_MIN_BYTES_PER_SECOND = env_int("EXCHANGE_UPLOAD_MIN_BYTES_PER_SECOND", 16 * 1024, minimum=0)
+EXCHANGE_UPLOAD_WINDOW = float(env_int("EXCHANGE_UPLOAD_WINDOW_SECONDS", 10, minimum=1))
 # Networks (CIDR, comma-separated) where partner nodes may be besides the public internet, e.g. a
 # private interconnect between agencies. Anything else private or reserved is never called.
 EXCHANGE_PARTNER_NETWORKS = [n for n in (env_str("EXCHANGE_PARTNER_NETWORKS") or "").split(",") if n.strip()]

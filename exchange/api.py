@@ -19,7 +19,8 @@ from agencies.models import Agency
 from audit.actions import Action, Outcome
 from audit.capture import Actor, audit_record
 from casebridge.api import problem_response
-from casebridge.errors import CasebridgeError, NotFoundError, TooLargeError
+from casebridge.errors import CasebridgeError, NotFoundError, TooLargeError, UploadTooSlowError
+from casebridge.lib.slow_upload import SlowUploadGuard
 from exchange import keystore
 from exchange.authentication import IsPartner, PartnerRateThrottle, PartnerTokenAuthentication
 from exchange.inbox import inbox_receive
@@ -62,13 +63,21 @@ class InboxView(PartnerAPIView):
             _refuse_too_large(request, declared=length)
         # DRF gives no stream at all for an empty body: that is a rejected (truncated) bundle, not a 500.
         stream = request.stream
+        guard = SlowUploadGuard(
+            request.META, min_rate=settings.EXCHANGE_UPLOAD_MIN_BYTES_PER_SECOND, window=settings.EXCHANGE_UPLOAD_WINDOW
+        )
         with tempfile.SpooledTemporaryFile(max_size=8 << 20) as body:
             copied = 0
-            while stream is not None and (chunk := stream.read(1 << 20)):
-                copied += len(chunk)
-                if copied > settings.EXCHANGE_MAX_BUNDLE_BYTES:  # a Content-Length that lied
-                    _refuse_too_large(request, declared=length)
-                body.write(chunk)
+            with guard:
+                # Small reads, so the guard sees progress as it happens (each read waits for its size).
+                while stream is not None and (chunk := stream.read(1 << 14)):
+                    copied += len(chunk)
+                    guard.received(len(chunk))
+                    if copied > settings.EXCHANGE_MAX_BUNDLE_BYTES:  # a Content-Length that lied
+                        _refuse_too_large(request, declared=length)
+                    body.write(chunk)
+            if guard.cut:
+                _refuse_too_slow(request, received=copied, declared=length)
             body.seek(0)
             result = inbox_receive(src=body, via="push", pushed_by=request.auth.partner.code)
         if not result.accepted:
@@ -79,9 +88,8 @@ class InboxView(PartnerAPIView):
         return Response({"state": result.state, "code": result.code, "bundle_id": result.bundle_id}, status=202)
 
 
-def _refuse_too_large(request, *, declared: int) -> None:
-    """413, audited as a refused bundle (its bytes are not kept: keeping them is what the limit prevents)."""
-    limit = settings.EXCHANGE_MAX_BUNDLE_BYTES
+def _refusal_audit(request, reason: str) -> None:
+    """A push refused before it became a bundle: audited (nothing of it is kept, so nothing to quarantine)."""
     code = request.auth.partner.code
     with transaction.atomic():
         audit_record(
@@ -91,9 +99,25 @@ def _refuse_too_large(request, *, declared: int) -> None:
             agency=request.auth.agency.code,
             object_type="bundle",
             object_id="",
-            reason=f"too_large: more than {limit:,} bytes (declared {declared:,})",
+            reason=reason,
         )
+
+
+def _refuse_too_large(request, *, declared: int) -> None:
+    """413: keeping the bytes is what the limit prevents."""
+    limit = settings.EXCHANGE_MAX_BUNDLE_BYTES
+    _refusal_audit(request, f"too_large: more than {limit:,} bytes (declared {declared:,})")
     raise TooLargeError(f"Bundles are limited to {limit:,} bytes.")
+
+
+def _refuse_too_slow(request, *, received: int, declared: int) -> None:
+    """408: the body arrived slower than the node accepts; the connection was cut."""
+    rate, window = settings.EXCHANGE_UPLOAD_MIN_BYTES_PER_SECOND, settings.EXCHANGE_UPLOAD_WINDOW
+    _refusal_audit(
+        request,
+        f"too_slow: under {rate:,} bytes/s over {window:g} s ({received:,} of {declared:,} bytes received)",
+    )
+    raise UploadTooSlowError(f"The bundle arrived slower than {rate:,} bytes per second; send it again.")
 
 
 class FeedView(PartnerAPIView):

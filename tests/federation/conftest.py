@@ -55,7 +55,8 @@ _NODE_OWNED = {
     "CELERY_TASK_ALWAYS_EAGER", "AUDIT_INTEGRATE_ON_COMMIT", "DEBUG", "SECRET_KEY", "ALLOWED_HOSTS",
     "SECURE_SSL_REDIRECT", "SECURE_COOKIES", "SECURE_HSTS_SECONDS", "SECURE_HSTS_PRELOAD", "TRUST_X_FORWARDED_PROTO",
     "KEY_ENCRYPTION_KEY", "KEY_ENCRYPTION_KEY_PREVIOUS", "AUDIT_SIGNING_KEY", "AUDIT_ORIGIN", "CASEBRIDGE_VAR_DIR",
-    "EXCHANGE_BUNDLE_DIR", "EXCHANGE_HTTP_TIMEOUT", "EXCHANGE_SWEEP_SECONDS", "EXCHANGE_PARTNER_NETWORKS", "CACHE_URL", "LOG_LEVEL",
+    "EXCHANGE_BUNDLE_DIR", "EXCHANGE_HTTP_TIMEOUT", "EXCHANGE_SWEEP_SECONDS", "EXCHANGE_PARTNER_NETWORKS",
+    "EXCHANGE_UPLOAD_MIN_BYTES_PER_SECOND", "EXCHANGE_UPLOAD_WINDOW_SECONDS", "CACHE_URL", "LOG_LEVEL",
 }  # fmt: skip
 
 
@@ -312,7 +313,9 @@ class Node:
             EXCHANGE_BUNDLE_DIR=str(self.dir / "bundles"),
             EXCHANGE_HTTP_TIMEOUT="60",
             EXCHANGE_SWEEP_SECONDS="5",
-            EXCHANGE_PARTNER_NETWORKS="127.0.0.0/8",  # the partner nodes here are on loopback  # what a lost broker message costs: seconds here, not the default 30
+            EXCHANGE_PARTNER_NETWORKS="127.0.0.0/8",  # the partner nodes here are on loopback
+            EXCHANGE_UPLOAD_MIN_BYTES_PER_SECOND="1024",  # a slow-drip push is cut within seconds here
+            EXCHANGE_UPLOAD_WINDOW_SECONDS="2",  # what a lost broker message costs: seconds here, not the default 30
             LOG_LEVEL="INFO",
             PYTHONUNBUFFERED="1",
         )

@@ -6,11 +6,13 @@ in the middle of applying a bundle. Nothing is lost, nothing is applied twice, s
 
 from __future__ import annotations
 
+import socket
+import threading
 import time
 
 import pytest
 
-from tests.federation.conftest import wait_until
+from tests.federation.conftest import http, wait_until
 from tests.federation.steps import (
     applied_imports,
     audit_entries,
@@ -108,3 +110,60 @@ def test_receiver_killed_mid_apply_bundle_is_applied_exactly_once(federation, pu
     assert classifications(b) == before + BIG
     applies = [e for e in audit_entries(b, "bundle.apply") if e["object_id"] == bundle["bundle_id"]]
     assert len(applies) <= 1  # the audit log may lag the integrator, but never says twice
+
+
+# --- 3. a partner node pushes bundles one byte at a time ------------------------------------------
+
+DRIPPERS = 3  # more connections than B has gunicorn workers (2)
+
+
+def _drip(sock: socket.socket, stop: threading.Event) -> None:
+    while not stop.is_set():
+        try:
+            sock.sendall(b"\x00")
+        except OSError:
+            return
+        time.sleep(0.2)  # 5 bytes/s, far under the node's minimum (1,024 bytes/s here)
+
+
+def test_slow_drip_pushes_are_cut_and_the_node_keeps_answering(federation):
+    b = federation.b
+    head = (
+        "POST /api/v1/exchange/inbox HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+        f"Authorization: Partner {federation.token_a_presents_to_b}\r\n"
+        "Content-Type: application/octet-stream\r\nContent-Length: 100000\r\n\r\n"
+    ).encode()
+    stop = threading.Event()
+    socks, threads = [], []
+    try:
+        for _ in range(DRIPPERS):
+            sock = socket.create_connection(("127.0.0.1", b.port), timeout=30)
+            sock.sendall(head + b"\x89CBB")
+            socks.append(sock)
+            threads.append(threading.Thread(target=_drip, args=(sock, stop), daemon=True))
+            threads[-1].start()
+        # Every worker of B is now reading a body that hardly moves; B must still answer others.
+        started = time.monotonic()
+        status, _ = http("GET", b.url("/healthz"), timeout=60)
+        assert status == 200 and time.monotonic() - started < 20
+        answers = []
+        for sock in socks:
+            answer = b""
+            while b"\r\n\r\n" not in answer:
+                chunk = sock.recv(4096)
+                if not chunk:
+                    break
+                answer += chunk
+            answers.append(answer.split(b"\r\n", 1)[0])
+    finally:
+        stop.set()
+        for sock in socks:
+            sock.close()
+    assert answers == [b"HTTP/1.1 408 Request Timeout"] * DRIPPERS, answers
+
+    def refusals() -> int:
+        return b.value(
+            "SELECT count(*) FROM audit_entry WHERE action = 'bundle.reject' AND canonical LIKE '%%too_slow%%'"
+        )
+
+    assert wait_until(lambda: refusals() >= DRIPPERS, timeout=30, what="the refusals audited on B")
