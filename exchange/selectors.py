@@ -6,7 +6,7 @@ from django.db.models import Count, Q, QuerySet
 
 from agencies.selectors import membership_of
 from casebridge.errors import NotFoundError
-from exchange.models import AgencyKeySet, Bundle, Partner, ShareRequest
+from exchange.models import AgencyKeySet, Bundle, Partner, ShareRequest, WitnessedLog
 
 
 def _agency(user):
@@ -18,6 +18,14 @@ def _agency(user):
 
 def partners_of(*, user) -> QuerySet[Partner]:
     return Partner.objects.filter(agency=_agency(user)).select_related("partner", "agreement").order_by("partner__code")
+
+
+def witnessed_logs(*, user, partner: Partner | None = None) -> QuerySet[WitnessedLog]:
+    """The partners' audit logs this agency's node witnesses (alarms first)."""
+    logs = WitnessedLog.objects.filter(partner__agency=_agency(user)).select_related("partner__partner")
+    if partner is not None:
+        logs = logs.filter(partner=partner)
+    return logs.order_by("-alarm", "partner__partner__code", "origin")
 
 
 def partner_get(*, user, partner_id: int) -> Partner:

@@ -46,6 +46,7 @@ def overview_view(request: HttpRequest) -> HttpResponse:
             "pending": selectors.share_requests_pending(user=request.user).count(),
             "outbox": selectors.bundles_of(user=request.user, direction="out")[:10],
             "inbox": selectors.bundles_of(user=request.user, direction="in")[:10],
+            "alarms": [log for log in selectors.witnessed_logs(user=request.user) if log.alarm],
         },
     )
 
@@ -180,6 +181,7 @@ def partner_view(request: HttpRequest, partner_id: int) -> HttpResponse:
             "token_form": token_form,
             "issued_token": issued_token,
             "health": selectors.sync_health(user=request.user).get(partner.partner.code, {}),
+            "witnessed": selectors.witnessed_logs(user=request.user, partner=partner),
         },
     )
 

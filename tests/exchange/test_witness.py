@@ -75,6 +75,29 @@ def test_rewritten_history_raises_the_alarm(partner, log_key):
         checkpoint_cosign(partner=partner, note_text=_note(log_key, leaves[:4]), old_size=10, proof=[], log_vkey=vkey)
 
 
+def test_an_alarm_is_shown_to_the_witnessing_agency_only(partner, log_key, client, as_user, carl, charlie, adam):
+    vkey = note.vkey_from_public_key(ORIGIN, log_key.public_key())
+    leaves = _leaves(10)
+    checkpoint_cosign(partner=partner, note_text=_note(log_key, leaves), old_size=0, proof=[], log_vkey=vkey)
+    as_user(carl)  # RNP's admin: RNP's node witnesses NSP's log
+    assert "Witness alarm" not in client.get("/exchange/").content.decode()
+    assert "consistent" in client.get(f"/exchange/partners/{partner.pk}/").content.decode()
+
+    rewritten = _leaves(12, salt=b"forged")
+    with pytest.raises(ConflictError):
+        checkpoint_cosign(
+            partner=partner, note_text=_note(log_key, rewritten), old_size=10, proof=_proof(rewritten, 10, 12),
+            log_vkey=vkey,
+        )  # fmt: skip
+    for user in (carl, charlie):  # RNP's admin and RNP's investigator
+        as_user(user)
+        overview = client.get("/exchange/").content.decode()
+        assert "Witness alarm" in overview and "not consistent" in overview and ORIGIN in overview
+        assert "ALARM" in client.get(f"/exchange/partners/{partner.pk}/").content.decode()
+    as_user(adam)  # NSP: the node whose log was flagged does not see the other side's alarm here
+    assert "Witness alarm" not in client.get("/exchange/").content.decode()
+
+
 def test_checkpoint_signed_by_another_key_is_refused(partner, log_key):
     from casebridge.errors import CasebridgeError
 
