@@ -9,4 +9,5 @@ class CasebridgeConfig(AppConfig):
 
     def ready(self) -> None:
         # Bind shared tasks to the project's Celery app in every process (web, worker, tests).
+        from casebridge import checks  # noqa: F401 - registers the deployment checks
         from casebridge.celery import app  # noqa: F401

@@ -225,7 +225,7 @@ print(json.dumps({
 """
 
 
-def _production(tmp_path, *args: str) -> subprocess.CompletedProcess:
+def _production(tmp_path, *args: str, **overrides: str) -> subprocess.CompletedProcess:
     # A minimal environment: the suite's relaxed SECURE_* overrides must not leak in.
     keep = {"PATH", "HOME", "LANG", "PYTHONPATH", "VIRTUAL_ENV"}
     env = {key: value for key, value in os.environ.items() if key in keep}
@@ -234,7 +234,9 @@ def _production(tmp_path, *args: str) -> subprocess.CompletedProcess:
         SECRET_KEY="p" * 20 + "roductionKEYabcdefghijklmnopqrstuvwxyz0123456789",
         ALLOWED_HOSTS="casebridge.example",
         CASEBRIDGE_VAR_DIR=str(tmp_path),
+        CACHE_URL="redis://127.0.0.1:6379/12",  # as on a production node (the check does not connect)
     )
+    env.update(overrides)
     return subprocess.run(
         [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=180
     )
@@ -258,3 +260,9 @@ def test_check_deploy_is_clean(tmp_path):
     result = _production(tmp_path, "check", "--deploy", "--fail-level", "WARNING")
     assert result.returncode == 0, result.stderr + result.stdout
     assert "no issues" in result.stdout
+
+
+def test_check_deploy_warns_when_rate_limits_are_per_process(tmp_path):
+    result = _production(tmp_path, "check", "--deploy", "--fail-level", "WARNING", CACHE_URL="")
+    assert result.returncode != 0
+    assert "casebridge.W001" in result.stderr + result.stdout and "CACHE_URL" in result.stderr + result.stdout
