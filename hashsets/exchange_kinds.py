@@ -211,17 +211,43 @@ register_kind(BundleKind(name="hashset.snapshot", data_type="hashset", apply=_ap
 register_kind(BundleKind(name="hashset.delta", data_type="hashset", apply=_apply))
 
 
+def recipients_needing_approval(hashset: HashSet, recipient_codes: list[str]) -> list[str]:
+    """The partners whose sharing agreement asks a supervisor to approve each share (four eyes)."""
+    from exchange.services import share_check
+
+    return [
+        code
+        for code in recipient_codes
+        if share_check(
+            sender=hashset.owner, recipient_code=code, kind="hashset.snapshot", tlp=hashset.tlp
+        ).agreement.requires_approval
+    ]
+
+
 @transaction.atomic
 def hashset_publish(*, acting_user, hashset: HashSet, recipient_codes: list[str]):
-    """Publish the set to partners: a snapshot the first time, a delta of changes afterwards."""
+    """Publish the set to partners: a snapshot the first time, a delta of changes afterwards.
+
+    Partners whose agreement asks for a supervisor's approval get a share request instead, like any
+    other share; once another supervisor approves it they receive a snapshot (complete whatever
+    they had). Returns the bundles queued now.
+    """
     from audit.capture import actor_for_user
-    from exchange.services import share_enqueue
+    from exchange.services import share_enqueue, share_request
 
     hashset = HashSet.objects.select_for_update().get(pk=hashset.pk)
+    awaiting = recipients_needing_approval(hashset, recipient_codes)
     hashset.version += 1
     hashset.save(update_fields=["version"])
+    if awaiting:
+        share_request(
+            acting_user=acting_user, kind="hashset.snapshot", object_type="hashset", object_id=str(hashset.pk),
+            recipient_codes=awaiting, tlp=hashset.tlp, summary=f"{hashset.name} v{hashset.version} (snapshot)",
+        )  # fmt: skip
     bundles = []
     for code in recipient_codes:
+        if code in awaiting:
+            continue
         last = HashSetPublication.objects.filter(hashset=hashset, recipient_code=code).first()
         since = last.published_at if last else None
         kind = "hashset.snapshot" if since is None else "hashset.delta"

@@ -191,7 +191,7 @@ def hashset_export_view(request: HttpRequest, hashset_id: int) -> HttpResponse:
 def hashset_publish_view(request: HttpRequest, hashset_id: int) -> HttpResponse:
     """Publish to the chosen partners: a snapshot the first time, then deltas."""
     from exchange.services import ShareRefused
-    from hashsets.exchange_kinds import hashset_publish
+    from hashsets.exchange_kinds import hashset_publish, recipients_needing_approval
 
     hashset = _visible_or_404(request, hashset_id)
     codes = request.POST.getlist("recipients")
@@ -200,11 +200,20 @@ def hashset_publish_view(request: HttpRequest, hashset_id: int) -> HttpResponse:
         return redirect("hashset-detail", hashset_id=hashset.pk)
     try:
         services.require_curator(request.user, hashset)
+        awaiting = recipients_needing_approval(hashset, codes)
         bundles = hashset_publish(acting_user=request.user, hashset=hashset, recipient_codes=codes)
     except (ShareRefused, CasebridgeError) as exc:
         messages.error(request, exc.message)
     else:
-        messages.success(
-            request, f"Version {hashset.version + 1} queued for {', '.join(codes)} ({len(bundles)} bundle(s))."
-        )
+        now = [code for code in codes if code not in awaiting]
+        if now:
+            messages.success(
+                request, f"Version {hashset.version + 1} queued for {', '.join(now)} ({len(bundles)} bundle(s))."
+            )
+        if awaiting:
+            messages.info(
+                request,
+                f"{', '.join(awaiting)}: the sharing agreement asks a supervisor to approve each share; "
+                "the request waits in Exchange, Approvals (another supervisor than you decides).",
+            )
     return redirect("hashset-detail", hashset_id=hashset.pk)

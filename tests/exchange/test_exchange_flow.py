@@ -285,6 +285,22 @@ def test_four_eyes_approval(partnership, adam, alice, sam, nsp_set):
     assert request.state == ShareRequest.State.APPROVED and request.decided_by == sam
 
 
+def test_publishing_a_hash_set_honours_the_agreements_approval_flag(partnership, adam, alice, sam, nsp_set):
+    agreement_set(
+        acting_user=adam, partner=Partner.objects.get(agency=nsp_set.owner), data_types=["hashset"], max_tlp="AMBER",
+        requires_approval=True,
+    )  # fmt: skip
+    assert hashset_publish(acting_user=alice, hashset=nsp_set, recipient_codes=["RNP"]) == []
+    assert not Bundle.objects.exists()  # nothing left the agency
+    request = ShareRequest.objects.get(state=ShareRequest.State.PENDING)
+    assert (request.kind, request.object_id, request.recipients) == ("hashset.snapshot", str(nsp_set.pk), ["RNP"])
+    assert request.requested_by == alice
+    [bundle] = share_decide(acting_user=sam, request=request, approve=True)  # another person decides
+    assert bundle.kind == "hashset.snapshot" and outbox_deliver(bundle.pk).state == "applied"
+    assert Bundle.objects.get(direction="in").state == "applied"
+    assert nsp_set.shared_with.filter(code="RNP").exists()  # on one node, applying shares the owner's set
+
+
 def test_supervisor_cannot_approve_own_request(partnership, adam, sam, nsp_set):
     agreement_set(
         acting_user=adam, partner=Partner.objects.get(agency=nsp_set.owner), data_types=["hashset"], max_tlp="AMBER",
