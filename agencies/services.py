@@ -239,6 +239,26 @@ def user_set_active(*, acting_user, user, active: bool) -> None:
 
 
 @transaction.atomic
+def user_mfa_reset(*, acting_user, user) -> int:
+    """An agency admin removes a user's authenticator (a lost phone): they enrol a new one at their
+    next login, and any session verified with the old one ends. Not one's own: another admin must."""
+    admin_membership = _require_agency_admin(acting_user)
+    if user.membership.agency_id != admin_membership.agency_id:
+        raise ForbiddenError("That user belongs to another agency.")
+    if user.pk == acting_user.pk:
+        raise CasebridgeError("You cannot reset your own authenticator; ask another agency admin.")
+    removed, _ = TOTPDevice.objects.filter(user=user).delete()
+    audit_record(
+        action=Action.MFA_RESET,
+        actor=actor_for_user(acting_user),
+        object_type="user",
+        object_id=user.pk,
+        details={"devices_removed": removed},
+    )
+    return removed
+
+
+@transaction.atomic
 def agency_create(*, name: str, code: str, country: str, node_url: str = "", hosted_here: bool = True) -> Agency:
     """Operator action (Django admin or seed_demo): agencies are not created from the web UI."""
     agency = Agency(name=name, code=code, country=country.upper(), node_url=node_url, hosted_here=hosted_here)

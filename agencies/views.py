@@ -250,6 +250,9 @@ def user_detail_view(request: HttpRequest, user_id: int) -> HttpResponse:
             if action == "role" and form.is_valid():
                 services.user_role_change(acting_user=request.user, user=target, role=form.cleaned_data["role"])
                 messages.success(request, f"{target.username} is now {target.membership.get_role_display()}.")
+            elif action == "mfa-reset":
+                services.user_mfa_reset(acting_user=request.user, user=target)
+                messages.success(request, f"{target.username} will set up a new authenticator at their next login.")
             elif action in {"deactivate", "activate"}:
                 services.user_set_active(acting_user=request.user, user=target, active=action == "activate")
                 messages.success(

@@ -11,6 +11,7 @@ class Action(models.TextChoices):
     LOGIN_FAILED = "auth.login_failed", "Login failed"
     MFA_FAILED = "auth.mfa_failed", "One-time code refused"
     MFA_ENROLLED = "auth.mfa_enrolled", "MFA enrolled"
+    MFA_RESET = "auth.mfa_reset", "MFA reset by an admin"
     LOCKOUT = "auth.lockout", "Account locked"
     LOGOUT = "auth.logout", "Logout"
     SESSION_EXPIRED = "auth.session_expired", "Session expired"
@@ -28,6 +29,7 @@ class Action(models.TextChoices):
     AUDIT_VERIFY = "audit.verify", "Audit log verified"
     AUDIT_PROOF = "audit.proof", "Audit proof served"
     CHECKPOINT_COSIGN = "audit.cosign", "Checkpoint cosigned"
+    AUDIT_KEY_ROTATED = "audit.key_rotated", "Audit signing key rotated"
     # hash sets
     HASHSET_CREATE = "hashset.create", "Hash set created"
     HASHSET_VIEW = "hashset.view", "Hash set viewed"

@@ -57,3 +57,30 @@ def test_operator_admin_needs_superuser(client, as_user, adam):
     as_user(adam)
     response = client.get("/operator/")
     assert response.status_code == 302 and "/operator/login" in response.url
+
+
+def test_admin_resets_a_users_authenticator_and_their_old_session_ends(adam, alice, charlie):
+    from django.test import Client
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    from audit.integrator import audit_integrate
+    from audit.models import AuditEntry
+    from tests.conftest import login_verified
+
+    alices_session = login_verified(Client(), alice)
+    assert alices_session.get(reverse("dashboard")).status_code == 200
+    admin = login_verified(Client(), adam)
+    assert "Reset authenticator" in admin.get(reverse("user-detail", args=[alice.pk])).content.decode()
+    admin.post(reverse("user-detail", args=[alice.pk]), {"action": "mfa-reset"})
+    assert not TOTPDevice.objects.filter(user=alice).exists()
+    assert alices_session.get(reverse("dashboard")).status_code == 302  # verified with the old one: ended
+    audit_integrate()
+    entry = AuditEntry.objects.get(action="auth.mfa_reset")
+    assert entry.actor_name == "adam" and entry.object_id == str(alice.pk)
+
+    # Not another agency's user (404, nothing removed), and not one's own (another admin must).
+    assert admin.post(reverse("user-detail", args=[charlie.pk]), {"action": "mfa-reset"}).status_code == 404
+    assert TOTPDevice.objects.filter(user=charlie).exists()
+    response = admin.post(reverse("user-detail", args=[adam.pk]), {"action": "mfa-reset"}, follow=True)
+    assert "ask another agency admin" in response.content.decode()
+    assert TOTPDevice.objects.filter(user=adam).exists()
