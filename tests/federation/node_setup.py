@@ -61,9 +61,10 @@ def _investigator(code: str):
 
 
 def _local_agency():
+    """The node's own agency: the first hosted here (a test may add a second, see op_local_partner)."""
     from agencies.models import Agency
 
-    return Agency.objects.get(hosted_here=True)
+    return Agency.objects.filter(hosted_here=True).order_by("pk").first()
 
 
 # --- operations ----------------------------------------------------------------------------------
@@ -105,6 +106,27 @@ def op_partner_add(*, card: dict, signing_fingerprint: str, data_types: list[str
         "node_url": partner.partner.node_url,
         "token": token,
     }
+
+
+def op_local_partner(*, code: str, name: str, country: str, data_types: list[str]) -> dict:
+    """A second agency hosted on this node, partner of the node's own agency both ways (verified,
+    agreement without approval): bundles between them are delivered and applied by this node's worker."""
+    from agencies.models import Agency, Role
+    from agencies.services import agency_create
+    from exchange.services import agreement_set, keys_ensure, partner_add_from_card, partner_verify
+
+    home = _local_agency()
+    other = Agency.objects.filter(code=code).first() or agency_create(name=name, code=code, country=country)
+    _user(f"{code.lower()}.admin", other, Role.AGENCY_ADMIN)
+    for agency, partner_agency in ((home, other), (other, home)):
+        admin = _admin(agency.code)
+        keys = keys_ensure(agency=partner_agency)
+        partner = partner_add_from_card(acting_user=admin, card_document=keys.card)
+        partner = partner_verify(acting_user=admin, partner=partner, signing_fingerprint=keys.signing_fingerprint)
+        agreement_set(
+            acting_user=admin, partner=partner, data_types=data_types, max_tlp="AMBER", requires_approval=False
+        )
+    return {"agency_id": other.pk}
 
 
 def op_partner_token_set(*, partner_code: str, token: str) -> dict:

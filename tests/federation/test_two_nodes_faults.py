@@ -112,6 +112,57 @@ def test_receiver_killed_mid_apply_bundle_is_applied_exactly_once(federation, pu
     assert len(applies) <= 1  # the audit log may lag the integrator, but never says twice
 
 
+# --- 3. a worker dies in the middle of applying a bundle for an agency on its own node ---------------
+
+LOCAL_SET = "NSP set for the unit next door"
+
+
+def applying_on(node) -> int:
+    return node.value(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid() "
+        "AND state = 'active' AND query ILIKE '%%hashset_import_stage%%'",
+        (node.db_name,),
+    )
+
+
+def test_worker_killed_mid_local_apply_bundle_is_applied_exactly_once(federation):
+    """NSC is a second agency on A: A's own worker delivers to it and applies the bundle, in-process."""
+    a = federation.a
+    a.shell("local_partner", code="NSC", name="Northshire Cyber Unit", country="GB", data_types=["hashset"])
+    result = a.shell("hashset_import", name=LOCAL_SET, count=BIG, salt="local-apply", series="S-LOCAL")
+    [bundle] = a.shell("hashset_publish", hashset_id=result["hashset_id"], recipients=["NSC"])
+    wait_until(lambda: applying_on(a), timeout=RECOVERY_TIMEOUT, interval=0.05, what="A's worker applying")
+    a.kill_worker()  # SIGKILL mid-apply: no cleanup, no acknowledgement, the outbox lease still held
+
+    wait_until(lambda: applying_on(a) == 0, timeout=60, what="the dead worker's session to end")
+    local_inbox = "SELECT state, sequence FROM exchange_bundle WHERE direction = 'in' AND recipient_code = 'NSC'"
+    assert a.sql(local_inbox) == [{"state": "held", "sequence": 1}]  # received (committed), not applied
+
+    a.start_worker()  # its sweep (every 5 s here) resumes the held bundle at once
+    wait_until(lambda: a.sql(local_inbox) == [{"state": "applied", "sequence": 1}], timeout=RECOVERY_TIMEOUT,
+               what="the held bundle applied after the restart")  # fmt: skip
+    # The sender's side: the dead worker's lease runs for minutes; let it run out now, then the sweep
+    # re-delivers, and the receiver answers "already applied": nothing is applied twice.
+    a.sql("UPDATE exchange_bundle SET next_attempt_at = now() WHERE bundle_id = %s AND direction = 'out'",
+          (bundle["bundle_id"],))  # fmt: skip
+    wait_until(
+        lambda: a.value("SELECT state FROM exchange_bundle WHERE bundle_id = %s AND direction = 'out'",
+                        (bundle["bundle_id"],)) == "applied",
+        timeout=RECOVERY_TIMEOUT, what="A's outbox row for NSC applied",
+    )  # fmt: skip
+    assert a.sql(local_inbox) == [{"state": "applied", "sequence": 1}]
+    imports = a.value(
+        "SELECT count(*) FROM hashsets_hashsetimport WHERE format = 'bundle' AND file_name = %s",
+        (f"bundle {bundle['bundle_id']}",),
+    )
+    assert imports == 1
+
+    def applies() -> list[dict]:
+        return [e for e in audit_entries(a, "bundle.apply") if e["object_id"] == bundle["bundle_id"]]
+
+    assert len(wait_until(applies, timeout=30, what="bundle.apply audited on A")) == 1
+
+
 # --- 3. a partner node pushes bundles one byte at a time ------------------------------------------
 
 DRIPPERS = 3  # more connections than B has gunicorn workers (2)
