@@ -9,8 +9,7 @@ from pathlib import Path
 
 from django.conf import settings
 
-from audit import note
-from audit.keys import audit_key_name, audit_public_key_bytes
+from audit.keys import audit_key_history
 from audit.models import AuditCheckpoint, AuditCosignature, AuditEntry
 
 EXPORT_FORMAT = "casebridge-audit-export/1"
@@ -52,10 +51,15 @@ def audit_export_write(out_dir: Path, *, progress: Callable[[int], None] | None 
         for cosig in AuditCosignature.objects.order_by("checkpoint_size", "id").iterator():
             record = {"size": cosig.checkpoint_size, "witness": cosig.witness, "vkey": cosig.vkey, "line": cosig.line}
             handle.write(json.dumps(record, ensure_ascii=False) + "\n")
-    (out_dir / "public-key.vkey").write_text(
-        note.vkey_from_public_key(audit_key_name(), audit_public_key_bytes()) + "\n", encoding="utf-8"
-    )
+    history = audit_key_history(below=size)
+    (out_dir / "public-key.vkey").write_text(history[-1].vkey + "\n", encoding="utf-8")
     files = ["entries.jsonl", "leaf-hashes.txt", "checkpoints.jsonl", "cosignatures.jsonl", "public-key.vkey"]
+    if len(history) > 1:
+        # Only after a rotation, so that exports of never-rotated logs keep the original layout.
+        with (out_dir / "key-history.jsonl").open("w", encoding="utf-8") as handle:
+            for period in history:
+                handle.write(json.dumps(period.as_record()) + "\n")
+        files.append("key-history.jsonl")
     manifest = {
         "format": EXPORT_FORMAT,
         "origin": settings.AUDIT_ORIGIN,

@@ -17,7 +17,7 @@ from django.db import connection, transaction
 from django.db.models import Max, Q
 
 from audit import merkle, note
-from audit.keys import audit_key_name, audit_signing_key
+from audit.keys import audit_key_name, audit_signing_key, audit_signing_key_problem
 from audit.models import AuditCheckpoint, AuditEntry, AuditPending, AuditTreeNode
 from casebridge.lib.canonical_json import canonical_json
 from casebridge.lib.queue import enqueue
@@ -73,7 +73,12 @@ def _checkpoint_due(size: int, *, force: bool) -> bool:
     return datetime.now(UTC) - latest.created_at >= CHECKPOINT_INTERVAL
 
 
-def _checkpoint_store(size: int, root: bytes) -> AuditCheckpoint:
+def _checkpoint_store(size: int, root: bytes) -> AuditCheckpoint | None:
+    problem = audit_signing_key_problem()
+    if problem:
+        # Entries keep flowing; only signing waits, so a stale process never signs past a hand-over.
+        logger.error("audit checkpoint not signed: %s", problem)
+        return None
     checkpoint = note.Checkpoint(origin=settings.AUDIT_ORIGIN, size=size, root_hash=root)
     text = note.checkpoint_sign(checkpoint, name=audit_key_name(), private_key=audit_signing_key())
     return AuditCheckpoint.objects.create(size=size, root_hash=root, note=text, created_at=datetime.now(UTC))

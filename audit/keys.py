@@ -1,16 +1,27 @@
-"""The node's audit signing key (Ed25519), from AUDIT_SIGNING_KEY or a file under var/."""
+"""The node's audit signing key (Ed25519), from AUDIT_SIGNING_KEY or a file under var/, and its history.
+
+Only the current private key is ever held, outside the database. The public keys of earlier ones
+come from the log itself: each rotation (`audit.rotation`) appends an `audit.key_rotated` entry
+naming the old and new vkeys, and the checkpoint that covers it is signed by both keys.
+"""
 
 from __future__ import annotations
 
 import base64
 import functools
+import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.serialization import Encoding, NoEncryption, PrivateFormat, PublicFormat
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
+
+from audit.actions import Action
+from audit.models import AuditEntry
+from audit.note import vkey_from_public_key
 
 
 def _seed_from_setting(value: str) -> bytes:
@@ -54,3 +65,77 @@ def audit_public_key_bytes() -> bytes:
 def audit_key_name() -> str:
     """Key name in signed notes: the log's origin, as C2SP recommends."""
     return settings.AUDIT_ORIGIN
+
+
+def audit_vkey() -> str:
+    """The vkey of the key this process signs with (after a rotation, maybe not the log's current one)."""
+    return vkey_from_public_key(audit_key_name(), audit_public_key_bytes())
+
+
+def signing_key_from_file(path: Path) -> Ed25519PrivateKey:
+    """A key file in the AUDIT_SIGNING_KEY_FILE format (base64 seed); read, never created."""
+    if not path.is_file():
+        raise ImproperlyConfigured(f"{path} is not a file.")
+    return Ed25519PrivateKey.from_private_bytes(_seed_from_setting(path.read_text().strip()))
+
+
+@dataclass(frozen=True)
+class KeyPeriod:
+    """A key of the log and the checkpoint sizes it signs: ``first_size`` to ``last_size`` inclusive.
+
+    Consecutive periods share their boundary: the hand-over checkpoint of that size carries both
+    keys' signatures. ``last_size`` is None for the current key.
+    """
+
+    vkey: str
+    first_size: int
+    last_size: int | None
+
+    def as_record(self) -> dict:
+        return {"vkey": self.vkey, "first_size": self.first_size, "last_size": self.last_size}
+
+
+def _rotations(below: int | None = None) -> list[tuple[int, dict]]:
+    """(index, details) of each `audit.key_rotated` entry, oldest first."""
+    rows = AuditEntry.objects.filter(action=Action.AUDIT_KEY_ROTATED.value)
+    if below is not None:
+        rows = rows.filter(index__lt=below)
+    return [
+        (index, json.loads(text)["details"]) for index, text in rows.order_by("index").values_list("index", "canonical")
+    ]
+
+
+def audit_key_history(*, below: int | None = None) -> list[KeyPeriod]:
+    """Every key of the log, oldest first, as the log's rotation entries (below ``below``) record them.
+
+    A log never rotated has one key, this process's. A rotation entry at index i hands the log over
+    at size i + 1: the old key signs sizes up to i + 1, the new one from i + 1.
+    """
+    rotations = _rotations(below)
+    if not rotations:
+        return [KeyPeriod(audit_vkey(), 0, None)]
+    periods, first = [], 0
+    for index, details in rotations:
+        periods.append(KeyPeriod(details["old_key"], first, index + 1))
+        first = index + 1
+    periods.append(KeyPeriod(rotations[-1][1]["new_key"], first, None))
+    return periods
+
+
+def audit_signing_key_problem() -> str | None:
+    """Why this process must not sign checkpoints now, or None.
+
+    After a rotation, processes still configured with the old key would sign checkpoints past the
+    hand-over with it, which every verifier refuses: they integrate entries but sign nothing until
+    restarted with the new key.
+    """
+    rotation = AuditEntry.objects.filter(action=Action.AUDIT_KEY_ROTATED.value).order_by("-index").first()
+    if rotation is None:
+        return None
+    current = json.loads(rotation.canonical)["details"]["new_key"]
+    if current == audit_vkey():
+        return None
+    return (
+        f"the audit log was handed over to {current} at size {rotation.index + 1}, but this process signs with "
+        f"{audit_vkey()}: set AUDIT_SIGNING_KEY(_FILE) to the new key and restart it"
+    )

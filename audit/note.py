@@ -49,6 +49,7 @@ __all__ = [
     "cosignature_verify",
     "cosigner_vkey",
     "key_id",
+    "note_cosign",
     "note_open",
     "note_sign",
     "note_verify",
@@ -286,6 +287,17 @@ def note_sign(body: str | bytes, *, name: str, private_key: Ed25519PrivateKey) -
     kid = key_id(name, SIG_TYPE_ED25519, private_key.public_key())
     line = SignatureLine(name, kid, private_key.sign(raw)).line()
     return body_text + "\n" + line
+
+
+def note_cosign(note: str, *, name: str, private_key: Ed25519PrivateKey) -> str:
+    """Add one more Ed25519 (type 0x01) signature over an already signed note's text.
+
+    A signed note may carry signatures from several keys; Casebridge uses this to have the audit
+    log's old and new keys both sign the checkpoint that hands the log over from one to the other.
+    """
+    body, _ = split_note(note)
+    line = SignatureLine(name, key_id(name, SIG_TYPE_ED25519, private_key.public_key()), private_key.sign(body))
+    return add_signature(note, line.line())
 
 
 def note_verify(text: str | bytes, *, vkey: str | VerifierKey) -> bytes:

@@ -1,6 +1,6 @@
 """Offline verifier for Casebridge audit-log exports.
 
-    python -m audit.verify EXPORT_DIR [--json] [--key VKEY] [--require-complete]
+    python -m audit.verify EXPORT_DIR [--json] [--key VKEY ...] [--require-complete]
 
 Needs only the standard library, ``cryptography`` and ``casebridge.lib.canonical_json``: no
 Django, no database, no network. The export layout and every check are described in
@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 import sys
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from itertools import pairwise
 from operator import itemgetter
@@ -31,9 +32,11 @@ from audit.note import (
     MalformedNoteError,
     NoteError,
     SignatureLine,
+    VerifierKey,
     checkpoint_verify,
     cosignature_verify,
     parse_vkey,
+    split_note,
 )
 from casebridge.lib.canonical_json import CanonicalJSONError, canonical_json
 
@@ -45,9 +48,13 @@ LEAF_HASHES = "leaf-hashes.txt"
 CHECKPOINTS = "checkpoints.jsonl"
 COSIGNATURES = "cosignatures.jsonl"
 PUBLIC_KEY = "public-key.vkey"
+KEY_HISTORY = "key-history.jsonl"
 MANIFEST = "manifest.json"
 REQUIRED_FILES = (ENTRIES, CHECKPOINTS, PUBLIC_KEY)
-OPTIONAL_FILES = (LEAF_HASHES, COSIGNATURES)
+OPTIONAL_FILES = (LEAF_HASHES, COSIGNATURES, KEY_HISTORY)
+KEY_ROTATED = "audit.key_rotated"
+# In a canonical entry the top-level member is exactly these bytes (a nested one may match too).
+_ROTATION_MARK = b'"action":"audit.key_rotated"'
 _HASH = merkle.HASH_SIZE
 _CHUNK = 1 << 20
 
@@ -58,6 +65,7 @@ CHECKS = (
     "entry_canonical",
     "entry_index",
     "public_key",
+    "key_history",
     "leaf_hashes_format",
     "checkpoint_format",
     "checkpoint_signature",
@@ -78,7 +86,8 @@ class VerificationResult:
 
     ``failure`` is ``None`` or ``{"check", "index", "checkpoint_size", "message"}``. ``covered`` is
     the size of the latest checkpoint: entries at or beyond it are not (yet) authenticated by a
-    signed checkpoint.
+    signed checkpoint. ``key`` is the log's current vkey, ``keys`` every key of the log with the
+    checkpoint sizes it signs (``{"vkey", "first_size", "last_size"}``, oldest first).
     """
 
     ok: bool
@@ -89,6 +98,7 @@ class VerificationResult:
     cosignatures: int = 0
     origin: str | None = None
     key: str | None = None
+    keys: list[dict[str, Any]] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
@@ -438,8 +448,13 @@ def _check_lines(lines: list[bytes], first: int, *, clean: bool = False, utf8: b
     return hashes
 
 
-def _read_entries(path: str, tree: merkle.MemoryTree) -> tuple[str, _Failure | None]:
-    """Stream entries.jsonl into ``tree``; return its SHA-256 and the first entry failure."""
+def _read_entries(
+    path: str, tree: merkle.MemoryTree, rotations: list[tuple[int, bytes]]
+) -> tuple[str, _Failure | None]:
+    """Stream entries.jsonl into ``tree``; return its SHA-256 and the first entry failure.
+
+    Lines that may record a key rotation are collected in ``rotations`` as (index, line).
+    """
     digest = hashlib.sha256()
     failure: _Failure | None = None
     pending: list[bytes] = []  # the start of a line that continues in the next chunk
@@ -463,9 +478,13 @@ def _read_entries(path: str, tree: merkle.MemoryTree) -> tuple[str, _Failure | N
             except UnicodeDecodeError:
                 utf8 = False
             try:
-                tree.extend(_check_lines(lines, tree.size, clean=clean, utf8=utf8))
+                hashes = _check_lines(lines, tree.size, clean=clean, utf8=utf8)
             except _Failure as exc:
                 failure = exc
+                continue
+            if _ROTATION_MARK in region:  # rare: one bytes search per chunk otherwise
+                rotations.extend((tree.size + n, line) for n, line in enumerate(lines) if _ROTATION_MARK in line)
+            tree.extend(hashes)
     if failure is None and pending:
         failure = _Failure("entry_format", f"{_where(tree.size)} is not terminated by a newline", index=tree.size)
     return digest.hexdigest(), failure
@@ -545,7 +564,7 @@ def _jsonl(path: str, what: str, check: str) -> list[tuple[int, dict[str, Any]]]
     return records
 
 
-def _read_public_key(path: str, expected: str | None) -> str:
+def _read_public_key(path: str) -> VerifierKey:
     with open(path, "rb") as stream:
         data = stream.read()
     try:
@@ -559,14 +578,179 @@ def _read_public_key(path: str, expected: str | None) -> str:
         raise _Failure("public_key", f"{PUBLIC_KEY} is not a valid vkey: {exc}") from None
     if key.sig_type != SIG_TYPE_ED25519:
         raise _Failure("public_key", f"{PUBLIC_KEY} is not an Ed25519 note-signing key (type 0x01)")
-    if expected is not None:
+    return key
+
+
+# --------------------------------------------------------------------------- signing keys
+#
+# A log signs with one key at a time. Rotating it appends an entry with action "audit.key_rotated"
+# whose details name the old and new vkeys; the checkpoint whose size is that entry's index + 1
+# (the hand-over size) must carry both keys' signatures. key-history.jsonl lists every key and the
+# checkpoint sizes it signs; it must say exactly what the rotation entries say, so the export's own
+# word adds nothing: the old key's signatures vouch for the entry naming its successor. Pinned keys
+# (--key) are what makes the result independent of the export altogether.
+
+
+@dataclass(frozen=True)
+class _Period:
+    key: VerifierKey
+    first: int
+    last: int | None  # inclusive; None for the current key
+
+    def sizes(self) -> str:
+        return f"sizes {self.first} to {'now' if self.last is None else self.last}"
+
+    def covers(self, size: int) -> bool:
+        return self.first <= size and (self.last is None or size <= self.last)
+
+
+def _read_key_history(path: str, public: VerifierKey) -> list[_Period]:
+    """key-history.jsonl: well formed, contiguous, distinct keys, ending with public-key.vkey."""
+    periods: list[_Period] = []
+    for number, record in _jsonl(path, KEY_HISTORY, "key_history"):
+        where = f"{KEY_HISTORY} line {number}"
+        first, last = record.get("first_size"), record.get("last_size")
+        if (
+            set(record) != {"vkey", "first_size", "last_size"}
+            or not isinstance(record["vkey"], str)
+            or type(first) is not int
+            or (last is not None and type(last) is not int)
+        ):
+            raise _Failure(
+                "key_history",
+                f'{where} must be exactly {{"first_size": integer, "last_size": integer or null, "vkey": string}}',
+            )
         try:
-            pinned = parse_vkey(expected)
+            key = parse_vkey(record["vkey"])
         except NoteError as exc:
-            raise ValueError(f"the expected key is not a valid vkey: {exc}") from None
-        if pinned != key:
-            raise _Failure("public_key", f"the export is signed by {key.vkey}, not by the expected key {pinned.vkey}")
-    return key.vkey
+            raise _Failure("key_history", f"{where}: not a valid vkey: {exc}") from None
+        if key.sig_type != SIG_TYPE_ED25519:
+            raise _Failure("key_history", f"{where}: {key.vkey} is not an Ed25519 note-signing key (type 0x01)")
+        if any(period.key == key for period in periods):
+            raise _Failure("key_history", f"{where}: {key.vkey} is listed twice (a retired key never signs again)")
+        expected_first = periods[-1].last if periods else 0
+        if periods and expected_first is None:
+            raise _Failure("key_history", f"{where}: the key before it has no last size, so no key can follow it")
+        if first != expected_first:
+            raise _Failure(
+                "key_history",
+                f"{where}: {key.vkey} starts at size {first}, but "
+                + (f"the key before it signs up to size {expected_first}" if periods else "the first key starts at 0")
+                + ": consecutive keys must meet at the hand-over size",
+                checkpoint_size=first,
+            )
+        if last is not None and last <= first:
+            raise _Failure("key_history", f"{where}: last size {last} is not after first size {first}")
+        periods.append(_Period(key, first, last))
+    if not periods:
+        raise _Failure("key_history", f"{KEY_HISTORY} lists no key")
+    if periods[-1].last is not None:
+        raise _Failure("key_history", f"{KEY_HISTORY}: the last key must be the current one (last size null)")
+    if periods[-1].key != public:
+        raise _Failure(
+            "key_history",
+            f"{PUBLIC_KEY} is {public.vkey}, but the current key in {KEY_HISTORY} is {periods[-1].key.vkey}",
+        )
+    return periods
+
+
+def _check_pins(periods: list[_Period], pins: list[VerifierKey]) -> None:
+    """Every key the export uses must be pinned; the pins are the auditor's, not the export's, word."""
+    if len(periods) == 1 and len(pins) == 1 and periods[0].key != pins[0]:
+        raise _Failure(
+            "public_key", f"the export is signed by {periods[0].key.vkey}, not by the expected key {pins[0].vkey}"
+        )
+    for period in periods:
+        if period.key not in pins:
+            raise _Failure(
+                "public_key",
+                f"the export's key {period.key.vkey} (checkpoint {period.sizes()}) is not among the pinned keys",
+                checkpoint_size=period.first,
+            )
+
+
+def _rotation_records(candidates: list[tuple[int, bytes]]) -> list[tuple[int, VerifierKey, VerifierKey]]:
+    """(index, old key, new key) of each entry whose top-level action is audit.key_rotated."""
+    records = []
+    for index, line in candidates:
+        entry = json.loads(line)  # already proven canonical JSON
+        if entry.get("action") != KEY_ROTATED:
+            continue
+        details = entry.get("details")
+        try:
+            if type(details) is not dict or not all(isinstance(details.get(k), str) for k in ("old_key", "new_key")):
+                raise NoteError("its details must name the old_key and new_key vkeys")
+            old, new = parse_vkey(details["old_key"]), parse_vkey(details["new_key"])
+        except NoteError as exc:
+            raise _Failure("key_history", f"{_where(index)} records a key rotation, but {exc}", index=index) from None
+        records.append((index, old, new))
+    return records
+
+
+def _check_rotations(periods: list[_Period], rotations: list[tuple[int, VerifierKey, VerifierKey]]) -> None:
+    """The key history must be exactly the one the log's rotation entries record."""
+    if len(periods) == 1 and rotations:
+        index, old, new = rotations[0]
+        raise _Failure(
+            "key_history",
+            f"{_where(index)} records a rotation from {old.vkey} to {new.vkey}, but the export has no "
+            f"{KEY_HISTORY} with the keys before and after it",
+            index=index,
+        )
+    if len(rotations) != len(periods) - 1:
+        raise _Failure(
+            "key_history", f"{KEY_HISTORY} lists {len(periods)} keys, but the log records {len(rotations)} rotations"
+        )
+    for (index, old, new), (before, after) in zip(rotations, pairwise(periods), strict=True):
+        if before.key != old or after.key != new:
+            raise _Failure(
+                "key_history",
+                f"{KEY_HISTORY} hands the log over from {before.key.vkey} to {after.key.vkey}, but the log's "
+                f"{KEY_ROTATED} entry {index} hands it over from {old.vkey} to {new.vkey}",
+                index=index,
+                checkpoint_size=index + 1,
+            )
+        if before.last != index + 1:
+            raise _Failure(
+                "key_history",
+                f"{KEY_HISTORY} moves the hand-over from {old.vkey} to {new.vkey} to size {before.last}, but the "
+                f"log's {KEY_ROTATED} entry {index} puts it at size {index + 1}",
+                index=index,
+                checkpoint_size=before.last,
+            )
+
+
+def _check_signatures(where: str, size: int, text: str, periods: list[_Period]) -> Checkpoint:
+    """Verify a checkpoint with the key(s) valid at its size: both of them at a hand-over size."""
+    try:
+        signed_size = Checkpoint.parse(split_note(text)[0]).size
+    except MalformedNoteError as exc:
+        raise _Failure("checkpoint_format", f"{where}: malformed checkpoint: {exc}", checkpoint_size=size) from None
+    size = signed_size  # the keys are chosen by what the note says, not by the record around it
+    required = [period for period in periods if period.covers(size)]
+    checkpoint = None
+    for period in required:
+        try:
+            checkpoint = checkpoint_verify(text, vkey=period.key)
+        except MalformedNoteError as exc:
+            raise _Failure("checkpoint_format", f"{where}: malformed checkpoint: {exc}", checkpoint_size=size) from None
+        except NoteError as exc:
+            message = f"{where}: {exc}"
+            if len(required) == 2:
+                role = "old" if period is required[0] else "new"
+                message = (
+                    f"{where}: the hand-over checkpoint of size {size} is not cross-signed: it carries no valid "
+                    f"signature from the {role} key {period.key.vkey}"
+                )
+            elif len(periods) > 1:
+                message += f", the key valid at size {size} ({period.sizes()})"
+                signers = {(sig.name, sig.key_id) for sig in split_note(text)[1]}
+                for other in periods:
+                    if other is not period and (other.key.name, other.key.key_id) in signers:
+                        message += f"; it is signed by {other.key.vkey}, which signs only {other.sizes()}"
+            raise _Failure("checkpoint_signature", message, checkpoint_size=size) from None
+    assert checkpoint is not None  # the periods cover every size from 0
+    return checkpoint
 
 
 def _read_leaf_hashes(path: str, count: int) -> bytes:
@@ -616,7 +800,7 @@ class _Signed:
     note: str
 
 
-def _verify(directory: str, result: VerificationResult, key: str | None, require_complete: bool) -> None:
+def _verify(directory: str, result: VerificationResult, pins: list[VerifierKey], require_complete: bool) -> None:
     manifest = _read_manifest(directory)
     files = manifest["files"]
     result.origin = manifest["origin"]
@@ -626,7 +810,8 @@ def _verify(directory: str, result: VerificationResult, key: str | None, require
             raise _Failure("manifest", f"SHA-256 of {name} does not match the manifest")
 
     tree = merkle.MemoryTree()
-    digest, entry_failure = _read_entries(os.path.join(directory, ENTRIES), tree)
+    candidates: list[tuple[int, bytes]] = []
+    digest, entry_failure = _read_entries(os.path.join(directory, ENTRIES), tree, candidates)
     if digest != files[ENTRIES]:
         raise _Failure("manifest", f"SHA-256 of {ENTRIES} does not match the manifest")
     if entry_failure is not None:
@@ -636,7 +821,15 @@ def _verify(directory: str, result: VerificationResult, key: str | None, require
     if manifest["entries"] != count:
         raise _Failure("manifest", f"manifest announces {manifest['entries']} entries, {ENTRIES} holds {count}")
 
-    vkey = result.key = _read_public_key(os.path.join(directory, PUBLIC_KEY), key)
+    public = _read_public_key(os.path.join(directory, PUBLIC_KEY))
+    result.key = public.vkey
+    periods = [_Period(public, 0, None)]
+    if KEY_HISTORY in files:
+        periods = _read_key_history(os.path.join(directory, KEY_HISTORY), public)
+    result.keys = [{"vkey": p.key.vkey, "first_size": p.first, "last_size": p.last} for p in periods]
+    if pins:
+        _check_pins(periods, pins)
+    _check_rotations(periods, _rotation_records(candidates))
 
     stored: bytes | None = None
     if LEAF_HASHES in files:
@@ -650,12 +843,7 @@ def _verify(directory: str, result: VerificationResult, key: str | None, require
         if set(record) != {"size", "note"} or type(record["size"]) is not int or type(record["note"]) is not str:
             raise _Failure("checkpoint_format", f'{where} must be exactly {{"note": string, "size": integer}}')
         size = record["size"]
-        try:
-            checkpoint = checkpoint_verify(record["note"], vkey=vkey)
-        except MalformedNoteError as exc:
-            raise _Failure("checkpoint_format", f"{where}: malformed checkpoint: {exc}", checkpoint_size=size) from None
-        except NoteError as exc:
-            raise _Failure("checkpoint_signature", f"{where}: {exc}", checkpoint_size=size) from None
+        checkpoint = _check_signatures(where, size, record["note"], periods)
         if checkpoint.size != size:
             raise _Failure(
                 "checkpoint_format",
@@ -686,6 +874,15 @@ def _verify(directory: str, result: VerificationResult, key: str | None, require
         raise _Failure(
             "manifest", f"manifest announces {manifest['checkpoints']} checkpoints, {CHECKPOINTS} holds {len(signed)}"
         )
+    sizes = {item.checkpoint.size for item in signed}
+    for before, after in pairwise(periods):
+        if before.last not in sizes:
+            raise _Failure(
+                "checkpoint_signature",
+                f"no checkpoint of size {before.last}: the hand-over from {before.key.vkey} to {after.key.vkey} "
+                "is not cross-signed",
+                checkpoint_size=before.last,
+            )
 
     # Roots: each signed root must be the root of the first `size` entries.
     good = 0
@@ -814,15 +1011,23 @@ def write_manifest(path: str | os.PathLike[str], *, origin: str) -> dict[str, An
 
 
 def verify_export(
-    path: str | os.PathLike[str], *, key: str | None = None, require_complete: bool = False
+    path: str | os.PathLike[str], *, key: str | Sequence[str] | None = None, require_complete: bool = False
 ) -> VerificationResult:
     """Verify an export directory; see docs/audit-log.md.
 
-    ``key`` pins the node's vkey (otherwise the export's own ``public-key.vkey`` is trusted and
-    should be compared with the one the agency publishes). ``require_complete`` makes entries not
-    covered by a checkpoint a failure instead of a warning. Raises ``FileNotFoundError`` or
-    ``NotADirectoryError`` when ``path`` is not a directory.
+    ``key`` pins the node's vkey, or a list of vkeys after key rotations: every key the export
+    uses must then be pinned (otherwise the export's own ``public-key.vkey`` and key history are
+    trusted and should be compared with what the agency publishes). ``require_complete`` makes
+    entries not covered by a checkpoint a failure instead of a warning. Raises ``ValueError`` for
+    a pin that is not a vkey, ``FileNotFoundError`` or ``NotADirectoryError`` when ``path`` is not
+    a directory.
     """
+    pins = []
+    for text in [key] if isinstance(key, str) else list(key or ()):
+        try:
+            pins.append(parse_vkey(text))
+        except NoteError as exc:
+            raise ValueError(f"the expected key is not a valid vkey: {exc}") from None
     directory = os.fspath(path)
     if not os.path.exists(directory):
         raise FileNotFoundError(f"no such directory: {directory}")
@@ -830,7 +1035,7 @@ def verify_export(
         raise NotADirectoryError(f"not a directory: {directory}")
     result = VerificationResult(ok=False)
     try:
-        _verify(directory, result, key, require_complete)
+        _verify(directory, result, pins, require_complete)
     except _Failure as failure:
         result.failure = failure.as_dict()
         return result
@@ -842,7 +1047,11 @@ def _report(path: str, result: VerificationResult) -> str:
     lines = [f"Casebridge audit export {path}"]
     if result.origin:
         lines.append(f"  origin        {result.origin}")
-    if result.key:
+    if len(result.keys) > 1:
+        for period in result.keys:
+            last = "now" if period["last_size"] is None else period["last_size"]
+            lines.append(f"  node key      {period['vkey']} (sizes {period['first_size']} to {last})")
+    elif result.key:
         lines.append(f"  node key      {result.key}")
     lines.append(f"  entries       {result.entries}")
     lines.append(f"  checkpoints   {result.checkpoints} (latest covers {result.covered} entries)")
@@ -850,7 +1059,12 @@ def _report(path: str, result: VerificationResult) -> str:
     for warning in result.warnings:
         lines.append(f"WARNING: {warning}")
     if result.ok:
-        lines.append("OK: every check passed. Compare the node key above with the one your agency publishes.")
+        lines.append(
+            "OK: every check passed. Compare the node key above with the one your agency publishes."
+            if len(result.keys) < 2
+            else "OK: every check passed, hand-overs included. Compare each node key above with the ones your "
+            "agency publishes, or pin them all with --key."
+        )
     else:
         failure = result.failure or {}
         lines.append(f"FAILED [{failure.get('check')}]: {failure.get('message')}")
@@ -863,14 +1077,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("directory", help="the export directory")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
-    parser.add_argument("--key", metavar="VKEY", help="fail unless the export is signed by this vkey")
+    parser.add_argument(
+        "--key",
+        metavar="VKEY",
+        action="append",
+        help="fail unless every key the export uses is one of these vkeys (repeat it for each key of a rotated log)",
+    )
     parser.add_argument(
         "--require-complete", action="store_true", help="fail if entries exist beyond the latest checkpoint"
     )
     args = parser.parse_args(argv)
-    if args.key is not None:
+    for pin in args.key or ():
         try:
-            parse_vkey(args.key)
+            parse_vkey(pin)
         except NoteError as exc:
             parser.error(f"--key: {exc}")
     try:
