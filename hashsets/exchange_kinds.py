@@ -10,10 +10,12 @@ PhotoDNA goes only to partners whose agreement covers the "photodna" marking.
 from __future__ import annotations
 
 import json
+from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from agencies.models import Agency
@@ -26,27 +28,52 @@ from hashsets.models import Classification, HashSet, HashSetImport, HashSetPubli
 DIGEST_FIELDS = ("md5", "sha1", "sha256", "pdq", "photodna")
 
 
-def _item(c: Classification, *, include_photodna: bool) -> dict:
-    m = c.media
-    item = {name: bytes(getattr(m, name)).hex() for name in DIGEST_FIELDS if getattr(m, name) is not None}
+# The payload is built from plain rows, not model instances: a snapshot of a million items spends
+# its time here, and instantiating two models per item (plus prefetching their series) cost 4x more.
+_ROW = (
+    "id", "retracted_at", "scheme", "category_code", "category", "victim_identified", "offender_identified",
+    "distributed", "tags", *(f"media__{name}" for name in DIGEST_FIELDS), "media__pdq_quality", "media__size",
+    "media__media_type",
+)  # fmt: skip
+_CHUNK = 2000
+
+
+def _digests(row: tuple, *, include_photodna: bool = True) -> dict:
+    values = zip(DIGEST_FIELDS, row[9:14], strict=True)
+    digests = {name: bytes(value).hex() for name, value in values if value is not None}
     if not include_photodna:
-        item.pop("photodna", None)
+        digests.pop("photodna", None)
+    return digests
+
+
+def _item(row: tuple, series: list[str], *, include_photodna: bool) -> dict:
+    (_id, _retracted, scheme, category_code, category, victim, offender, distributed, tags) = row[:9]
+    pdq_quality, size, media_type = row[14:17]
+    item = _digests(row, include_photodna=include_photodna)
     item.update(
         {
-            "pdq_quality": m.pdq_quality,
-            "size": m.size,
-            "media_type": m.media_type,
-            "scheme": c.scheme,
-            "category_code": c.category_code,
-            "category": c.category,
-            "victim_identified": c.victim_identified,
-            "offender_identified": c.offender_identified,
-            "distributed": c.distributed,
-            "series": sorted(s.name for s in c.series.all()),
-            "tags": list(c.tags or []),
+            "pdq_quality": pdq_quality,
+            "size": size,
+            "media_type": media_type,
+            "scheme": scheme,
+            "category_code": category_code,
+            "category": category,
+            "victim_identified": victim,
+            "offender_identified": offender,
+            "distributed": distributed,
+            "series": sorted(series),
+            "tags": list(tags or []),
         }
     )
     return {key: value for key, value in item.items() if value is not None}
+
+
+def _series_of(classification_ids: list[int]) -> dict[int, list[str]]:
+    names: dict[int, list[str]] = defaultdict(list)
+    through = Classification.series.through.objects.filter(classification_id__in=classification_ids)
+    for classification_id, name in through.values_list("classification_id", "series__name"):
+        names[classification_id].append(name)
+    return names
 
 
 def _lines(hashset: HashSet, *, since: datetime | None, include_photodna: bool) -> Iterator[bytes]:
@@ -65,24 +92,22 @@ def _lines(hashset: HashSet, *, since: datetime | None, include_photodna: bool) 
         )
         + "\n"
     ).encode()
-    rows = Classification.objects.filter(hashset=hashset).select_related("media").prefetch_related("series")
+    rows = Classification.objects.filter(hashset=hashset)
     if since is not None:
-        rows = rows.filter(updated_at__gt=since) | rows.filter(retracted_at__gt=since)
+        rows = rows.filter(Q(updated_at__gt=since) | Q(retracted_at__gt=since))
     last_id = 0
     while True:
-        chunk = list(rows.filter(id__gt=last_id).order_by("id")[:2000])
+        chunk = list(rows.filter(id__gt=last_id).order_by("id").values_list(*_ROW)[:_CHUNK])
         if not chunk:
             return
-        for c in chunk:
-            if c.retracted_at is not None:
-                digests = {
-                    n: bytes(getattr(c.media, n)).hex() for n in DIGEST_FIELDS if getattr(c.media, n) is not None
-                }
-                line = {"retract": digests}
+        series = _series_of([row[0] for row in chunk if row[1] is None])
+        for row in chunk:
+            if row[1] is not None:  # retracted
+                line = {"retract": _digests(row)}
             else:
-                line = {"item": _item(c, include_photodna=include_photodna)}
+                line = {"item": _item(row, series.get(row[0], []), include_photodna=include_photodna)}
             yield (json.dumps(line) + "\n").encode()
-        last_id = chunk[-1].id
+        last_id = chunk[-1][0]
 
 
 def hashset_payload(hashset: HashSet, *, since: datetime | None, include_photodna: bool):
