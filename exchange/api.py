@@ -201,6 +201,11 @@ class WitnessView(PartnerAPIView):
         old_size = serializers.IntegerField(min_value=0)
         proof = serializers.ListField(child=serializers.CharField(max_length=64), max_length=128)
         log_vkey = serializers.CharField(max_length=300)
+        handovers = serializers.ListField(
+            child=serializers.DictField(), required=False, max_length=16,
+            help_text="Checkpoints signed by the log's old and new key (note, new_vkey, proof), oldest first, "
+            "when the log's key changed since this node last cosigned it.",
+        )  # fmt: skip
 
     class WitnessStateSerializer(serializers.Serializer):
         last_size = serializers.IntegerField()
@@ -224,19 +229,28 @@ class WitnessView(PartnerAPIView):
     def post(self, request):
         import base64
 
-        from exchange.witness import checkpoint_cosign
+        from exchange.witness import Handover, checkpoint_cosign
 
         data = self.WitnessRequestSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         try:
             proof = [base64.b64decode(h, validate=True) for h in data.validated_data["proof"]]
-        except ValueError:  # binascii.Error, or a character outside ASCII
-            raise CasebridgeError("proof hashes must be base64.") from None
+            handovers = [
+                Handover(
+                    note=str(h["note"])[:10_000],
+                    new_vkey=str(h["new_vkey"])[:300],
+                    proof=[base64.b64decode(p, validate=True) for p in h.get("proof", [])[:128]],
+                )
+                for h in data.validated_data.get("handovers", [])
+            ]
+        except (ValueError, TypeError, KeyError):  # binascii.Error, a character outside ASCII, a missing field
+            raise CasebridgeError("proof hashes must be base64, and each hand-over needs note and new_vkey.") from None
         cosigned = checkpoint_cosign(
             partner=request.auth,
             note_text=data.validated_data["note"],
             old_size=data.validated_data["old_size"],
             proof=proof,
             log_vkey=data.validated_data["log_vkey"],
+            handovers=handovers,
         )
         return Response({"line": cosigned.line, "vkey": cosigned.vkey})

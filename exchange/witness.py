@@ -22,7 +22,7 @@ from django.utils import timezone
 from audit import merkle, note
 from audit.actions import Action, Outcome
 from audit.capture import SYSTEM_ACTOR, Actor, audit_record
-from audit.keys import audit_key_name, audit_public_key_bytes, audit_signing_key
+from audit.keys import audit_key_history, audit_key_name, audit_public_key_bytes, audit_signing_key
 from audit.models import AuditCosignature
 from audit.selectors import checkpoint_latest, consistency_proof
 from casebridge.errors import CasebridgeError, ConflictError
@@ -43,10 +43,70 @@ class Cosigned:
     vkey: str
 
 
+@dataclass(frozen=True)
+class Handover:
+    """A checkpoint signed by a log's old key and its new one: how a witness follows a key rotation."""
+
+    note: str
+    new_vkey: str
+    proof: list[bytes]  # consistency from the size the witness last cosigned to this checkpoint's
+
+
+def _key_followed(log: WitnessedLog, handovers: list[Handover], *, to_vkey: str) -> tuple[str, str]:
+    """Walk the hand-overs from the pinned key to `to_vkey`; (the key reached, a problem for the alarm).
+
+    Each hand-over must verify under the key pinned so far **and** under its new key, and be
+    consistent with what this node last cosigned; anything else leaves the pin where it was."""
+    current = log.vkey
+    for handover in handovers:
+        if current == to_vkey:
+            break
+        try:
+            checkpoint = note.checkpoint_verify(handover.note, vkey=current)
+            if note.checkpoint_verify(handover.note, vkey=handover.new_vkey) != checkpoint:
+                raise ValueError("the two signatures cover different checkpoints")
+        except (note.NoteError, ValueError) as exc:
+            raise CasebridgeError(f"A key hand-over does not verify under both keys: {exc}") from None
+        if checkpoint.origin != log.origin or checkpoint.size < log.last_size:
+            return current, f"the key hand-over at size {checkpoint.size} is behind the cosigned size {log.last_size}"
+        if log.last_size and not merkle.verify_consistency(
+            log.last_size, checkpoint.size, bytes(log.last_root), checkpoint.root_hash, handover.proof
+        ):
+            return current, f"the key hand-over at size {checkpoint.size} is not consistent with size {log.last_size}"
+        current = handover.new_vkey
+    if current != to_vkey:
+        raise CasebridgeError(
+            "This log is witnessed under another key, and no hand-over signed by that key leads to this one."
+        )
+    return current, ""
+
+
+def _history_problem(log: WitnessedLog, checkpoint, *, old_size: int, proof: list[bytes]) -> str:
+    """Why `checkpoint` does not extend what this node last cosigned of the log, or ''."""
+    if checkpoint.size < log.last_size:
+        return f"the tree shrank from {log.last_size} to {checkpoint.size}"
+    if log.last_size and old_size != log.last_size:
+        return f"the proof starts at size {old_size}, but the last cosigned size is {log.last_size}"
+    if log.last_size and not merkle.verify_consistency(
+        log.last_size, checkpoint.size, bytes(log.last_root), checkpoint.root_hash, proof
+    ):
+        return f"size {checkpoint.size} is not consistent with the cosigned size {log.last_size}"
+    return ""
+
+
 def checkpoint_cosign(
-    *, partner: Partner, note_text: str, old_size: int, proof: list[bytes], log_vkey: str
+    *,
+    partner: Partner,
+    note_text: str,
+    old_size: int,
+    proof: list[bytes],
+    log_vkey: str,
+    handovers: list[Handover] | None = None,
 ) -> Cosigned:
-    """Witness side: verify and cosign a partner log's checkpoint, or refuse (ConflictError on rewrite)."""
+    """Witness side: verify and cosign a partner log's checkpoint, or refuse (ConflictError on rewrite).
+
+    The log's key is pinned at the first cosignature; it changes only through `handovers` signed by
+    the pinned key and the next one (audit_key_rotate on the partner's node makes them)."""
     actor = Actor(type="partner", id=partner.partner.code, name=partner.partner.code, auth="partner-token")
     with transaction.atomic():
         try:
@@ -56,17 +116,13 @@ def checkpoint_cosign(
         log = WitnessedLog.objects.select_for_update().filter(origin=checkpoint.origin).first()
         if log is None:
             log = WitnessedLog.objects.create(partner=partner, origin=checkpoint.origin, vkey=log_vkey)
-        if log.partner_id != partner.pk or log.vkey != log_vkey:
-            raise CasebridgeError("This log is witnessed for another partner or under another key.")
-        problem = ""
-        if checkpoint.size < log.last_size:
-            problem = f"the tree shrank from {log.last_size} to {checkpoint.size}"
-        elif log.last_size and old_size != log.last_size:
-            problem = f"the proof starts at size {old_size}, but the last cosigned size is {log.last_size}"
-        elif log.last_size and not merkle.verify_consistency(
-            log.last_size, checkpoint.size, bytes(log.last_root), checkpoint.root_hash, proof
-        ):
-            problem = f"size {checkpoint.size} is not consistent with the cosigned size {log.last_size}"
+        if log.partner_id != partner.pk:
+            raise CasebridgeError("This log is witnessed for another partner.")
+        previous_vkey = log.vkey
+        reached, problem = _key_followed(log, handovers or [], to_vkey=log_vkey)
+        if not problem:
+            log.vkey = reached
+            problem = _history_problem(log, checkpoint, old_size=old_size, proof=proof)
         if problem:
             log.alarm = f"{timezone.now():%Y-%m-%d %H:%M:%S} UTC: {problem}"
             log.save(update_fields=["alarm"])
@@ -86,14 +142,18 @@ def checkpoint_cosign(
             checkpoint, name=audit_key_name(), private_key=audit_signing_key(), timestamp=int(time.time())
         )
         WitnessedLog.objects.filter(pk=log.pk).update(
-            last_size=checkpoint.size, last_root=checkpoint.root_hash, last_note=note_text, updated_at=timezone.now()
-        )
+            vkey=log.vkey, last_size=checkpoint.size, last_root=checkpoint.root_hash, last_note=note_text,
+            updated_at=timezone.now(),
+        )  # fmt: skip
+        details = {"origin": checkpoint.origin, "size": checkpoint.size}
+        if previous_vkey != log.vkey:
+            details["key_handover"] = {"from": previous_vkey, "to": log.vkey}
         audit_record(
             action=Action.CHECKPOINT_COSIGN,
             actor=actor,
             object_type="witnessed_log",
             object_id=log.pk,
-            details={"origin": checkpoint.origin, "size": checkpoint.size},
+            details=details,
         )
     return Cosigned(line=line, vkey=witness_vkey())
 
@@ -130,6 +190,7 @@ def witness_request(*, partner: Partner) -> AuditCosignature | None:
         "old_size": old_size,
         "proof": [base64.b64encode(h).decode() for h in proof],
         "log_vkey": note.vkey_from_public_key(audit_key_name(), audit_public_key_bytes()),
+        "handovers": handovers_since(old_size),
     }
     try:
         answer = _post_json(base, token, body)
@@ -161,6 +222,23 @@ def witness_request(*, partner: Partner) -> AuditCosignature | None:
             details={"witness": partner.partner.code},
         )
     return cosignature
+
+
+def handovers_since(old_size: int) -> list[dict]:
+    """Our key hand-overs a witness that last cosigned `old_size` has not followed yet (JSON-ready)."""
+    from audit.models import AuditCheckpoint
+
+    result = []
+    for period in audit_key_history()[1:]:  # each key after the first starts at a hand-over checkpoint
+        size = period.first_size
+        if size < old_size:
+            continue
+        checkpoint = AuditCheckpoint.objects.get(size=size)
+        path = consistency_proof(first=old_size, second=size)["consistency_path"] if 0 < old_size < size else []
+        result.append(
+            {"note": checkpoint.note, "new_vkey": period.vkey, "proof": [base64.b64encode(h).decode() for h in path]}
+        )
+    return result
 
 
 def witness_all() -> int:

@@ -137,6 +137,16 @@ _triggers_dropped = {"value": False}
 
 
 @pytest.fixture(autouse=True)
+def _request_budgets_reset():
+    """Rate limits and lookup budgets live in the cache: each test starts with full budgets, so a
+    test that spends one (the API fuzzer, say) cannot make a later test see 429s."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+
+
+@pytest.fixture(autouse=True)
 def _audit_triggers_restored(django_db_blocker):
     if _triggers_dropped["value"]:
         with django_db_blocker.unblock():
