@@ -749,7 +749,9 @@ def _check_signatures(where: str, size: int, text: str, periods: list[_Period]) 
                     if other is not period and (other.key.name, other.key.key_id) in signers:
                         message += f"; it is signed by {other.key.vkey}, which signs only {other.sizes()}"
             raise _Failure("checkpoint_signature", message, checkpoint_size=size) from None
-    assert checkpoint is not None  # the periods cover every size from 0
+    if checkpoint is None:  # cannot happen: the periods cover every size from 0
+        message = f"{where}: no key of the history covers size {size}"
+        raise _Failure("checkpoint_signature", message, checkpoint_size=size)
     return checkpoint
 
 

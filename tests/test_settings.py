@@ -42,6 +42,7 @@ def test_check_deploy_is_clean_with_production_settings(tmp_path):
         "SECRET_KEY": GOOD_KEY,
         "ALLOWED_HOSTS": "casebridge.example",
         "CASEBRIDGE_VAR_DIR": str(tmp_path),
+        "CACHE_URL": "redis://127.0.0.1:6379/12",  # shared rate limits, as check --deploy asks
     }
     result = _django(env, "check", "--deploy", "--fail-level", "WARNING")
     assert result.returncode == 0, result.stderr + result.stdout
