@@ -54,7 +54,7 @@ test-sqlite: $(VENV)/.installed
 	CASEBRIDGE_VAR_DIR=$$(mktemp -d) DEBUG=1 $(KEYS_ENV) $(PY) -m pytest -q --create-db -m "not broker and not federation and not faults and not browser and not slow" \
 	  tests/test_settings.py tests/agencies tests/audit/test_capture.py tests/audit/test_append_only.py \
 	  tests/audit/test_integrator.py tests/audit/test_audit_ui.py tests/hashsets/test_import_service.py \
-	  tests/hashsets/test_hashset_ui.py tests/exchange/test_exchange_flow.py
+	  tests/hashsets/test_hashset_ui.py tests/exchange/test_exchange_flow.py tests/casebridge/test_demo.py
 
 bench: $(VENV)/.installed services
 	DATABASE_URL=$(TEST_DATABASE_URL) $(PY) benchmarks/run_all.py

@@ -63,6 +63,30 @@ def _partners(admin_a, admin_b, a: Agency, b: Agency) -> None:
             )  # fmt: skip
 
 
+# A plausible starting policy, for the retention pages to show something (each agency sets its own).
+_DEMO_RETENTION = [
+    # kind, status, review after days, erase after days
+    ("case", "closed", 365, 730),
+    ("case", "", 1825, 3650),
+    ("lead", "", 1825, 3650),
+    ("evidence", "", 1825, 3650),
+    ("bundle_received", "", 90, 365),
+    ("bundle_quarantined", "", 30, 90),
+]
+
+
+def _demo_retention(admin) -> None:
+    from retention.models import RetentionRule
+    from retention.services import retention_rule_set
+
+    if RetentionRule.objects.filter(agency=admin.membership.agency).exists():
+        return  # the agency has a policy already (the demo's, or its admin's): keep it
+    for kind, status, review, erase in _DEMO_RETENTION:
+        retention_rule_set(
+            acting_user=admin, kind=kind, status=status, review_after_days=review, erase_after_days=erase
+        )
+
+
 def demo_content_seed() -> list:
     users = demo_seed()
     a, b = Agency.objects.get(code="NSP"), Agency.objects.get(code="RNP")
@@ -71,6 +95,8 @@ def demo_content_seed() -> list:
         keys_ensure(agency=a)
         keys_ensure(agency=b)
         _partners(admin_a, admin_b, a, b)
+        _demo_retention(admin_a)
+        _demo_retention(admin_b)
     _demo_set(a, "NSP known material", range(0, 200), category=1)
     _demo_set(b, "RNP national set", range(150, 260), category=2)  # 150-199: the agencies disagree
     HashSet.objects.get(owner=b, name="RNP national set").shared_with.add(a)
