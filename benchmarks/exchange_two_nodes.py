@@ -77,14 +77,15 @@ def main() -> int:
     database_url = os.environ.get("DATABASE_URL", "postgres://postgres@127.0.0.1:5432/casebridge")
     import psycopg
 
-    from tests.federation.conftest import Federation
+    from tests.federation.conftest import Federation, RedisServer
 
     with tempfile.TemporaryDirectory(prefix="cb-2nodes-") as scratch:
-        federation = Federation(Path(scratch), database_url=database_url, redis_base="redis://127.0.0.1:6379")
+        redis_server = RedisServer(Path(scratch))  # the nodes' own broker, empty, stopped at the end
+        redis_server.start()
+        federation = Federation(Path(scratch), database_url=database_url, redis_base=redis_server.url)
         admin_url = database_url.rsplit("/", 1)[0] + "/postgres"
         with psycopg.connect(admin_url, autocommit=True) as admin:
             federation.databases_recreate(admin)
-        federation.redis_flush()
         started = time.perf_counter()
         federation.start()
         print(f"two nodes up and partnered in {time.perf_counter() - started:.1f} s")
@@ -124,6 +125,7 @@ def main() -> int:
             )
         finally:
             federation.stop()
+            redis_server.proc.stop()
     return 0
 
 
