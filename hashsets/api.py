@@ -16,6 +16,7 @@ from rest_framework.views import APIView
 from audit.actions import Action
 from audit.capture import actor_for_user, audit_record
 from casebridge.errors import CasebridgeError
+from cases.purpose import Purpose, purpose_resolve
 from hashsets import selectors
 from hashsets.pdq_service import pdq_index_current
 from hashsets.throttles import lookup_budget_charge
@@ -61,7 +62,34 @@ class HitSerializer(serializers.Serializer):
         return hit.digest.hex()
 
 
-def _audited_lookup(request, items: list[tuple[str, bytes]], *, via: str):
+# Every lookup records its declared purpose: a code of cases.purpose.PURPOSE_CODES (default
+# "investigation"), or a case the caller works on; free text only as a salted commitment.
+PURPOSE_FIELDS = {
+    "purpose": "Why: investigation (default), victim_identification, deconfliction, supervision, quality_review.",
+    "purpose_case": "The reference of a case you work on that this lookup is for (e.g. NSP-2026-0001).",
+    "purpose_text": "Free text for the record (kept only as a salted commitment in the audit log).",
+}
+PURPOSE_PARAMETERS = [
+    OpenApiParameter(name, str, required=False, description=text) for name, text in PURPOSE_FIELDS.items()
+]
+
+
+class PurposeFieldsMixin(serializers.Serializer):
+    purpose = serializers.CharField(required=False, max_length=32, help_text=PURPOSE_FIELDS["purpose"])
+    purpose_case = serializers.CharField(required=False, max_length=64, help_text=PURPOSE_FIELDS["purpose_case"])
+    purpose_text = serializers.CharField(required=False, max_length=500, help_text=PURPOSE_FIELDS["purpose_text"])
+
+
+def _purpose(request, values) -> Purpose:
+    return purpose_resolve(
+        user=request.user,
+        code=str(values.get("purpose", "") or ""),
+        case_reference=str(values.get("purpose_case", "") or ""),
+        text=str(values.get("purpose_text", "") or ""),
+    )
+
+
+def _audited_lookup(request, items: list[tuple[str, bytes]], *, via: str, purpose: Purpose):
     lookup_budget_charge(user=request.user, digests=len(items))
     with transaction.atomic():
         hits = selectors.hash_lookup(user=request.user, items=items)
@@ -70,21 +98,27 @@ def _audited_lookup(request, items: list[tuple[str, bytes]], *, via: str):
             actor=actor_for_user(request.user),
             object_type="hash_batch",
             details={"digests": len(items), "known": sum(1 for h in hits if h.known), "via": via},
-            purpose={"code": "investigation"},
+            purpose=purpose.audit,
+            sensitive=purpose.sensitive or None,
         )
     return hits
 
 
 class HashLookupOneView(APIView):
-    @extend_schema(responses=HitSerializer, summary="Classifications your agency may see for one digest")
+    @extend_schema(
+        parameters=PURPOSE_PARAMETERS,
+        responses=HitSerializer,
+        summary="Classifications your agency may see for one digest",
+    )
     def get(self, request, algorithm: str, hex_digest: str):
         digest = _digest(algorithm, hex_digest, "digest")
-        hits = _audited_lookup(request, [(algorithm.lower(), digest)], via="single")
+        purpose = _purpose(request, request.query_params)
+        hits = _audited_lookup(request, [(algorithm.lower(), digest)], via="single", purpose=purpose)
         return Response(HitSerializer(hits[0]).data)
 
 
 class HashLookupBatchView(APIView):
-    class HashLookupRequestSerializer(serializers.Serializer):
+    class HashLookupRequestSerializer(PurposeFieldsMixin):
         class DigestItemSerializer(serializers.Serializer):
             algorithm = serializers.ChoiceField(choices=list(ALGORITHMS))
             hex = serializers.CharField(max_length=288)
@@ -113,7 +147,7 @@ class HashLookupBatchView(APIView):
             (item["algorithm"], _digest(item["algorithm"], item["hex"], f"hashes[{n}]"))
             for n, item in enumerate(data.validated_data["hashes"])
         ]
-        hits = _audited_lookup(request, items, via="batch")
+        hits = _audited_lookup(request, items, via="batch", purpose=_purpose(request, data.validated_data))
         known = sum(1 for hit in hits if hit.known)
         return Response(
             self.HashLookupResultSerializer({"results": hits, "known": known, "unknown": len(hits) - known}).data
@@ -121,7 +155,7 @@ class HashLookupBatchView(APIView):
 
 
 class PdqMatchView(APIView):
-    class PdqMatchRequestSerializer(serializers.Serializer):
+    class PdqMatchRequestSerializer(PurposeFieldsMixin):
         class PdqItemSerializer(serializers.Serializer):
             hex = serializers.CharField(min_length=64, max_length=64)
             quality = serializers.IntegerField(min_value=0, max_value=100)
@@ -159,6 +193,7 @@ class PdqMatchView(APIView):
                     "such hashes (flat or tiny pictures) match too much to be useful.",
                 )
         codes = [_digest("pdq", item["hex"], f"hashes[{n}]") for n, item in enumerate(queries)]
+        purpose = _purpose(request, data.validated_data)
         lookup_budget_charge(user=request.user, digests=len(codes))
         index = pdq_index_current()
         found = index.search(np.frombuffer(b"".join(codes), dtype=np.uint8).reshape(-1, 32), radius=radius)
@@ -173,7 +208,8 @@ class PdqMatchView(APIView):
                 actor=actor_for_user(request.user),
                 object_type="hash_batch",
                 details={"queries": len(codes), "radius": radius, "matched": sum(1 for m in found if m)},
-                purpose={"code": "investigation"},
+                purpose=purpose.audit,
+                sensitive=purpose.sensitive or None,
             )
         results = []
         for code, matches in zip(codes, found, strict=True):

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 
 import numpy as np
 import pytest
@@ -148,3 +149,30 @@ def test_pdq_match_finds_planted_near_duplicates_within_radius(api_client, alice
     low = api_client.post("/api/v1/hashes/match/pdq", {"hashes": [{"hex": base.hex(), "quality": 20}]}, format="json")
     assert low.status_code == 400 and "quality 20" in low.json()["detail"]
     pdq_index_reset()
+
+
+def test_lookups_record_the_declared_purpose(api_client, alice, bob, sets):
+    """The purpose travels with every lookup into the audit log; an unknown code, or a case the
+    caller does not work on, is refused before anything is looked up."""
+    from cases.services import case_create
+
+    case = case_create(acting_user=alice, title="Purpose case", tlp="AMBER")
+    login_verified(api_client, alice)
+    md5 = digests(7)["MD5"]
+    assert api_client.get(f"/api/v1/hashes/md5/{md5}").status_code == 200  # default: investigation
+    assert api_client.get(f"/api/v1/hashes/md5/{md5}", {"purpose": "victim_identification"}).status_code == 200
+    batch = {"hashes": [{"algorithm": "md5", "hex": md5}], "purpose_case": case.reference, "purpose_text": "lab"}
+    assert api_client.post("/api/v1/hashes/lookup", batch, format="json").status_code == 200
+    refused = api_client.get(f"/api/v1/hashes/md5/{md5}", {"purpose": "curiosity"})
+    assert refused.status_code == 400 and "Unknown purpose" in refused.json()["detail"]
+    login_verified(api_client, bob)  # same agency, not on the case
+    not_his = api_client.post("/api/v1/hashes/lookup", {**batch, "purpose_text": "mine?"}, format="json")
+    assert not_his.status_code == 400 and "not a member of case" in not_his.json()["detail"]
+
+    audit_integrate()
+    entries = AuditEntry.objects.filter(action="hash.lookup").order_by("index")
+    purposes = [json.loads(e.canonical).get("purpose") for e in entries]
+    assert purposes == [
+        {"code": "investigation"}, {"code": "victim_identification"}, {"code": "case", "case": case.reference},
+    ]  # fmt: skip
+    assert "lab" not in AuditEntry.objects.filter(action="hash.lookup").last().canonical  # only a commitment
