@@ -39,7 +39,6 @@ import json
 import math
 import os
 import re
-import secrets
 import signal
 import subprocess
 import sys
@@ -53,7 +52,18 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from benchmarks import _common  # noqa: E402
-from tests.federation.conftest import _NODE_OWNED, Proc, free_port, http  # noqa: E402
+from benchmarks._load_endpoints import (  # noqa: E402
+    CASE_DETAIL,
+    CASE_LIST,
+    ENDPOINTS,
+    EVIDENCE_ADD,
+    EVIDENCE_TRIAGE,
+    HEALTHZ,
+    INBOX,
+    LOOKUP_BATCH,
+    LOOKUP_ONE,
+)  # fmt: skip
+from tests.federation.conftest import Proc, free_port, http, node_env  # noqa: E402
 
 NAME = "load_mixed"
 DATABASE = "casebridge_load"
@@ -66,16 +76,6 @@ LOCUSTFILE = ROOT / "benchmarks" / "locustfile_mixed.py"
 BENCH_QUICK_ARGS = ["--quick"]
 BENCH_FULL_ARGS = ["--users", "50", "--duration", "180"]
 
-# The endpoint names of locustfile_mixed.py, in report order; the first is the baseline.
-HEALTHZ = "GET /healthz"
-CASE_LIST = "GET /api/v1/cases/"
-CASE_DETAIL = "GET /api/v1/cases/{id}"
-EVIDENCE_ADD = "POST /api/v1/cases/{id}/evidence"
-EVIDENCE_TRIAGE = "GET /api/v1/cases/{id}/evidence?state=known"
-LOOKUP_ONE = "GET /api/v1/hashes/md5/{hex}"
-LOOKUP_BATCH = "POST /api/v1/hashes/lookup"
-INBOX = "POST /api/v1/exchange/inbox"
-ENDPOINTS = [HEALTHZ, CASE_LIST, CASE_DETAIL, EVIDENCE_ADD, EVIDENCE_TRIAGE, LOOKUP_ONE, LOOKUP_BATCH, INBOX]
 # gunicorn's access log line ("METHOD path" -> endpoint name), for the time spent inside a worker
 PATHS = [
     (HEALTHZ, re.compile(r"GET /healthz$")),
@@ -92,12 +92,6 @@ _ACCESS_LINE = re.compile(r'"(\S+) (\S+) [^"]*" (\d{3}) ([\d.]+)$')
 
 
 # --------------------------------------------------------------------------- the node
-
-
-def _b64_key() -> str:
-    import base64
-
-    return base64.b64encode(os.urandom(32)).decode()
 
 
 def _redis_base() -> str:
@@ -120,30 +114,16 @@ class LoadNode:
         for sub in ("var", "bundles", "logs", "sealed"):
             (base / sub).mkdir(parents=True, exist_ok=True)
         self.port = free_port()
-        env = {name: value for name, value in os.environ.items() if name.removesuffix("_FILE") not in _NODE_OWNED}
-        env.update(
-            DJANGO_SETTINGS_MODULE="casebridge.settings",
-            DATABASE_URL=self.db_url,
-            CELERY_BROKER_URL=self.redis_url,
-            CACHE_URL=self.redis_url,
-            CELERY_TASK_ALWAYS_EAGER="0",
-            AUDIT_INTEGRATE_ON_COMMIT="0",
-            DEBUG="0",
-            SECRET_KEY=secrets.token_urlsafe(64),
-            ALLOWED_HOSTS="127.0.0.1,localhost",
-            SECURE_SSL_REDIRECT="0",
-            SECURE_COOKIES="0",
-            SECURE_HSTS_SECONDS="0",
-            KEY_ENCRYPTION_KEY=_b64_key(),
-            AUDIT_SIGNING_KEY=_b64_key(),
-            AUDIT_ORIGIN="load.casebridge.test/audit",
-            CASEBRIDGE_VAR_DIR=str(base / "var"),
-            EXCHANGE_BUNDLE_DIR=str(base / "bundles"),
+        self.env = node_env(
+            database_url=self.db_url,
+            broker_url=self.redis_url,
+            audit_origin="load.casebridge.test/audit",
+            var_dir=base / "var",
+            bundle_dir=base / "bundles",
+            CACHE_URL=self.redis_url,  # lookup budgets and partner rate limits shared by the web workers
             HASH_LOOKUP_DIGESTS_PER_HOUR="100000000",
             LOG_LEVEL="WARNING",
-            PYTHONUNBUFFERED="1",
         )
-        self.env = env
         self.web: Proc | None = None
         self.worker: Proc | None = None
         self._db = None

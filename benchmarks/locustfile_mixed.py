@@ -28,6 +28,16 @@ import uuid
 from collections import Counter, defaultdict
 from pathlib import Path
 
+from _load_endpoints import (  # locust puts this file's folder on sys.path
+    CASE_DETAIL,
+    CASE_LIST,
+    EVIDENCE_ADD,
+    EVIDENCE_TRIAGE,
+    HEALTHZ,
+    INBOX,
+    LOOKUP_BATCH,
+    LOOKUP_ONE,
+)  # fmt: skip
 from locust import FastHttpUser, between, events, task
 
 WORLD = json.loads(Path(os.environ["LOAD_WORLD"]).read_text(encoding="utf-8"))
@@ -36,15 +46,6 @@ THINK = tuple(float(x) for x in os.environ.get("LOAD_THINK", "0.5,1.5").split(",
 EVIDENCE_DIGESTS = 20  # per evidence post: half known, half new
 BATCH_DIGESTS = 100  # per batch lookup: half known
 
-# The endpoint names of the report (locust's `name`), in report order.
-HEALTHZ = "GET /healthz"
-CASE_LIST = "GET /api/v1/cases/"
-CASE_DETAIL = "GET /api/v1/cases/{id}"
-EVIDENCE_ADD = "POST /api/v1/cases/{id}/evidence"
-EVIDENCE_TRIAGE = "GET /api/v1/cases/{id}/evidence?state=known"
-LOOKUP_ONE = "GET /api/v1/hashes/md5/{hex}"
-LOOKUP_BATCH = "POST /api/v1/hashes/lookup"
-INBOX = "POST /api/v1/exchange/inbox"
 
 _tally: dict = {
     "times": defaultdict(list),  # name -> [wall clock at the response, response time in ms] of every request

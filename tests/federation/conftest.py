@@ -116,6 +116,39 @@ def _tail(path: Path, lines: int = 60) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
+def node_env(
+    *, database_url: str, broker_url: str, audit_origin: str, var_dir: Path, bundle_dir: Path, **settings: str
+) -> dict:
+    """The environment of one production-like node process: DEBUG off, fresh secret and keys, its own
+    database, broker and directories; nothing of _NODE_OWNED comes from the caller's environment."""
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if name.removesuffix("_FILE") not in _NODE_OWNED and not name.startswith("PYTEST_")
+    }
+    env.update(
+        DJANGO_SETTINGS_MODULE="casebridge.settings",
+        DATABASE_URL=database_url,
+        CELERY_BROKER_URL=broker_url,
+        CELERY_TASK_ALWAYS_EAGER="0",
+        AUDIT_INTEGRATE_ON_COMMIT="0",
+        DEBUG="0",
+        SECRET_KEY=secrets.token_urlsafe(64),
+        ALLOWED_HOSTS="127.0.0.1,localhost",
+        SECURE_SSL_REDIRECT="0",
+        SECURE_COOKIES="0",
+        SECURE_HSTS_SECONDS="0",
+        KEY_ENCRYPTION_KEY=_b64_key(),
+        AUDIT_SIGNING_KEY=_b64_key(),
+        AUDIT_ORIGIN=audit_origin,
+        CASEBRIDGE_VAR_DIR=str(var_dir),
+        EXCHANGE_BUNDLE_DIR=str(bundle_dir),
+        PYTHONUNBUFFERED="1",
+    )
+    env.update(settings)
+    return env
+
+
 # --- processes -----------------------------------------------------------------------------------
 
 
@@ -289,37 +322,19 @@ class Node:
         self.logs = self.dir / "logs"
         for sub in ("var", "bundles", "logs"):
             (self.dir / sub).mkdir(parents=True, exist_ok=True)
-        env = {
-            name: value
-            for name, value in os.environ.items()
-            if name.removesuffix("_FILE") not in _NODE_OWNED and not name.startswith("PYTEST_")
-        }
-        env.update(
-            DJANGO_SETTINGS_MODULE="casebridge.settings",
-            DATABASE_URL=self.db_url,
-            CELERY_BROKER_URL=self.broker_url,
-            CELERY_TASK_ALWAYS_EAGER="0",
-            AUDIT_INTEGRATE_ON_COMMIT="0",
-            DEBUG="0",
-            SECRET_KEY=secrets.token_urlsafe(64),
-            ALLOWED_HOSTS="127.0.0.1,localhost",
-            SECURE_SSL_REDIRECT="0",
-            SECURE_COOKIES="0",
-            SECURE_HSTS_SECONDS="0",
-            KEY_ENCRYPTION_KEY=_b64_key(),
-            AUDIT_SIGNING_KEY=_b64_key(),
-            AUDIT_ORIGIN=f"node-{key}.federation.test/audit",
-            CASEBRIDGE_VAR_DIR=str(self.dir / "var"),
-            EXCHANGE_BUNDLE_DIR=str(self.dir / "bundles"),
+        self.env = node_env(
+            database_url=self.db_url,
+            broker_url=self.broker_url,
+            audit_origin=f"node-{key}.federation.test/audit",
+            var_dir=self.dir / "var",
+            bundle_dir=self.dir / "bundles",
             EXCHANGE_HTTP_TIMEOUT="60",
-            EXCHANGE_SWEEP_SECONDS="5",
+            EXCHANGE_SWEEP_SECONDS="5",  # what a lost broker message costs: seconds here, not the default 30
             EXCHANGE_PARTNER_NETWORKS="127.0.0.0/8",  # the partner nodes here are on loopback
             EXCHANGE_UPLOAD_MIN_BYTES_PER_SECOND="1024",  # a slow-drip push is cut within seconds here
-            EXCHANGE_UPLOAD_WINDOW_SECONDS="2",  # what a lost broker message costs: seconds here, not the default 30
+            EXCHANGE_UPLOAD_WINDOW_SECONDS="2",
             LOG_LEVEL="INFO",
-            PYTHONUNBUFFERED="1",
         )
-        self.env = env
         self.port: int | None = None
         self.web: Proc | None = None
         self.worker: Proc | None = None
