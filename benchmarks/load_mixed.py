@@ -63,7 +63,7 @@ from benchmarks._load_endpoints import (  # noqa: E402
     LOOKUP_BATCH,
     LOOKUP_ONE,
 )  # fmt: skip
-from tests.federation.conftest import Proc, free_port, http, node_env  # noqa: E402
+from tests.federation.conftest import Proc, free_port, node_env, web_ready  # noqa: E402
 
 NAME = "load_mixed"
 DATABASE = "casebridge_load"
@@ -202,20 +202,7 @@ class LoadNode:
 
     def wait_started(self) -> None:
         deadline = time.monotonic() + START_TIMEOUT
-        last = "no answer yet"
-        while True:
-            if not self.web.alive:
-                raise RuntimeError(f"gunicorn exited ({self.web.popen.returncode}):\n{_tail(self.web.log)}")
-            try:
-                status, body = http("GET", self.url("/readyz"), timeout=3)
-                if status == 200:
-                    break
-                last = f"HTTP {status}: {body}"
-            except OSError as exc:
-                last = str(exc)
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"/readyz not ready after {START_TIMEOUT} s ({last}):\n{_tail(self.web.log)}")
-            time.sleep(0.25)
+        web_ready(self.web, self.url("/readyz"), what="gunicorn", timeout=START_TIMEOUT)
         while " ready." not in self.worker.output():
             if not self.worker.alive or time.monotonic() > deadline:
                 raise RuntimeError(f"the Celery worker did not start:\n{_tail(self.worker.log)}")

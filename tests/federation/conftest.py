@@ -211,6 +211,25 @@ class Proc:
             self.popen.wait(timeout=10)
 
 
+def web_ready(web: Proc, url: str, *, what: str, timeout: float = START_TIMEOUT) -> None:
+    """Until `url` (the node's /readyz) answers 200; NodeStartError, with the log's tail, if the
+    process exits first or `timeout` passes."""
+    deadline = time.monotonic() + timeout
+    last = "no answer yet"
+    while time.monotonic() < deadline:
+        if not web.alive:
+            raise NodeStartError(f"{what} exited ({web.popen.returncode}):\n{_tail(web.log)}")
+        try:
+            status, body = http("GET", url, timeout=3)
+            if status == 200:
+                return
+            last = f"HTTP {status}: {body}"
+        except OSError as exc:
+            last = str(exc)
+        time.sleep(0.25)
+    raise NodeStartError(f"{what}: {url} not ready after {timeout:.0f} s ({last}):\n{_tail(web.log)}")
+
+
 class RedisServer:
     """The federation's own Redis on a free loopback port, so a test may crash and restart it
     without touching the Redis anything else on the machine uses. Keeps nothing on disk."""
@@ -408,25 +427,7 @@ class Node:
                 time.sleep(1)
 
     def _wait_ready(self) -> None:
-        deadline = time.monotonic() + START_TIMEOUT
-        last = "no answer yet"
-        while time.monotonic() < deadline:
-            if not self.web.alive:
-                raise NodeStartError(
-                    f"node {self.key}: gunicorn on port {self.port} exited ({self.web.popen.returncode}):\n"
-                    f"{_tail(self.web.log)}"
-                )
-            try:
-                status, body = http("GET", self.url("/readyz"), timeout=3)
-                if status == 200:
-                    return
-                last = f"HTTP {status}: {body}"
-            except OSError as exc:
-                last = str(exc)
-            time.sleep(0.25)
-        raise NodeStartError(
-            f"node {self.key}: /readyz not ready after {START_TIMEOUT} s ({last}):\n{_tail(self.web.log)}"
-        )
+        web_ready(self.web, self.url("/readyz"), what=f"node {self.key}: gunicorn on port {self.port}")
 
     def stop_web(self) -> None:
         self.web.stop()
