@@ -29,14 +29,9 @@ from cases.models import (
     Priority,
     TaskState,
 )
-from cases.purpose import PURPOSE_CODES, purpose_resolve
+from cases.purpose import PURPOSE_CODES, purpose_from
+from cases.purpose_api import PURPOSE_PARAMETERS, PurposeFields
 from hashsets.formats.records import Category
-
-PURPOSE_PARAMETERS = [
-    OpenApiParameter("purpose", str, enum=list(PURPOSE_CODES), description="Why you search (default investigation)."),
-    OpenApiParameter("purpose_case", str, description="Reference of a case you work on, as the purpose."),
-    OpenApiParameter("purpose_text", str, description="Free-text justification (audited as a commitment only)."),
-]
 
 
 def _context(request, case_id: int, need: Access = Access.READ, what: str = "") -> CaseContext:
@@ -66,7 +61,7 @@ class CaseSummarySerializer(serializers.Serializer):
 
 
 class CaseListView(PaginatedView):
-    class CaseListQuerySerializer(serializers.Serializer):
+    class CaseListQuerySerializer(PurposeFields):
         status = serializers.ChoiceField(choices=CaseStatus.choices, required=False)
         priority = serializers.ChoiceField(choices=Priority.choices, required=False)
         tlp = serializers.ChoiceField(choices=TLP.choices, required=False)
@@ -75,9 +70,6 @@ class CaseListView(PaginatedView):
         created_to = serializers.DateField(required=False)
         q = serializers.CharField(required=False, max_length=200)
         mine = serializers.BooleanField(required=False, default=False)
-        purpose = serializers.CharField(required=False, max_length=32)
-        purpose_case = serializers.CharField(required=False, max_length=32)
-        purpose_text = serializers.CharField(required=False, max_length=500)
 
     class CaseCreateRequestSerializer(serializers.Serializer):
         title = serializers.CharField(max_length=200)
@@ -103,12 +95,7 @@ class CaseListView(PaginatedView):
     )
     def get(self, request):
         query = _validated(self.CaseListQuerySerializer, request.query_params)
-        purpose = purpose_resolve(
-            user=request.user,
-            code=query.get("purpose", ""),
-            case_reference=query.get("purpose_case", ""),
-            text=query.get("purpose_text", ""),
-        )
+        purpose = purpose_from(user=request.user, values=query)
         filters = selectors.CaseFilters(
             status=query.get("status", ""),
             priority=int(query["priority"]) if query.get("priority") else None,
@@ -612,10 +599,7 @@ class LeadListView(PaginatedView):
     )
     def get(self, request):
         params = request.query_params
-        purpose = purpose_resolve(
-            user=request.user, code=params.get("purpose", "victim_identification"),
-            case_reference=params.get("purpose_case", ""), text=params.get("purpose_text", ""),
-        )  # fmt: skip
+        purpose = purpose_from(user=request.user, values=params, default="victim_identification")
         status_filter = params.get("status", "")
         if status_filter and status_filter not in LeadStatus.values:
             raise CasebridgeError(f"Unknown lead status {status_filter!r}; use one of: {', '.join(LeadStatus.values)}.")

@@ -74,3 +74,14 @@ def purpose_resolve(*, user, code: str = "", case_reference: str = "", text: str
     if code not in PURPOSE_CODES:
         raise CasebridgeError(f"Unknown purpose {code!r}; choose one of: {', '.join(PURPOSE_CODES)}.")
     return Purpose(audit={"code": code}, sensitive=sensitive)
+
+
+def purpose_from(*, user, values, default: str = DEFAULT_PURPOSE) -> Purpose:
+    """`purpose_resolve` with the `purpose`, `purpose_case` and `purpose_text` fields of a form,
+    query string or request body (`values`: any mapping), `default` when no code is given."""
+    return purpose_resolve(
+        user=user,
+        code=str(values.get("purpose") or default),
+        case_reference=str(values.get("purpose_case") or ""),
+        text=str(values.get("purpose_text") or ""),
+    )

@@ -16,7 +16,8 @@ from rest_framework.views import APIView
 from audit.actions import Action
 from audit.capture import actor_for_user, audit_record
 from casebridge.errors import CasebridgeError
-from cases.purpose import Purpose, purpose_resolve
+from cases.purpose import Purpose, purpose_from
+from cases.purpose_api import PURPOSE_PARAMETERS, PurposeFields
 from hashsets import selectors
 from hashsets.pdq_service import pdq_index_current
 from hashsets.throttles import lookup_budget_charge
@@ -62,31 +63,8 @@ class HitSerializer(serializers.Serializer):
         return hit.digest.hex()
 
 
-# Every lookup records its declared purpose: a code of cases.purpose.PURPOSE_CODES (default
-# "investigation"), or a case the caller works on; free text only as a salted commitment.
-PURPOSE_FIELDS = {
-    "purpose": "Why: investigation (default), victim_identification, deconfliction, supervision, quality_review.",
-    "purpose_case": "The reference of a case you work on that this lookup is for (e.g. NSP-2026-0001).",
-    "purpose_text": "Free text for the record (kept only as a salted commitment in the audit log).",
-}
-PURPOSE_PARAMETERS = [
-    OpenApiParameter(name, str, required=False, description=text) for name, text in PURPOSE_FIELDS.items()
-]
-
-
-class PurposeFieldsMixin(serializers.Serializer):
-    purpose = serializers.CharField(required=False, max_length=32, help_text=PURPOSE_FIELDS["purpose"])
-    purpose_case = serializers.CharField(required=False, max_length=64, help_text=PURPOSE_FIELDS["purpose_case"])
-    purpose_text = serializers.CharField(required=False, max_length=500, help_text=PURPOSE_FIELDS["purpose_text"])
-
-
-def _purpose(request, values) -> Purpose:
-    return purpose_resolve(
-        user=request.user,
-        code=str(values.get("purpose", "") or ""),
-        case_reference=str(values.get("purpose_case", "") or ""),
-        text=str(values.get("purpose_text", "") or ""),
-    )
+# Every lookup records its declared purpose (cases.purpose): a code, default "investigation", or a
+# case the caller works on; free text only as a salted commitment.
 
 
 def _audited_lookup(request, items: list[tuple[str, bytes]], *, via: str, purpose: Purpose):
@@ -112,13 +90,13 @@ class HashLookupOneView(APIView):
     )
     def get(self, request, algorithm: str, hex_digest: str):
         digest = _digest(algorithm, hex_digest, "digest")
-        purpose = _purpose(request, request.query_params)
+        purpose = purpose_from(user=request.user, values=request.query_params)
         hits = _audited_lookup(request, [(algorithm.lower(), digest)], via="single", purpose=purpose)
         return Response(HitSerializer(hits[0]).data)
 
 
 class HashLookupBatchView(APIView):
-    class HashLookupRequestSerializer(PurposeFieldsMixin):
+    class HashLookupRequestSerializer(PurposeFields):
         class DigestItemSerializer(serializers.Serializer):
             algorithm = serializers.ChoiceField(choices=list(ALGORITHMS))
             hex = serializers.CharField(max_length=288)
@@ -147,7 +125,8 @@ class HashLookupBatchView(APIView):
             (item["algorithm"], _digest(item["algorithm"], item["hex"], f"hashes[{n}]"))
             for n, item in enumerate(data.validated_data["hashes"])
         ]
-        hits = _audited_lookup(request, items, via="batch", purpose=_purpose(request, data.validated_data))
+        purpose = purpose_from(user=request.user, values=data.validated_data)
+        hits = _audited_lookup(request, items, via="batch", purpose=purpose)
         known = sum(1 for hit in hits if hit.known)
         return Response(
             self.HashLookupResultSerializer({"results": hits, "known": known, "unknown": len(hits) - known}).data
@@ -155,7 +134,7 @@ class HashLookupBatchView(APIView):
 
 
 class PdqMatchView(APIView):
-    class PdqMatchRequestSerializer(PurposeFieldsMixin):
+    class PdqMatchRequestSerializer(PurposeFields):
         class PdqItemSerializer(serializers.Serializer):
             hex = serializers.CharField(min_length=64, max_length=64)
             quality = serializers.IntegerField(min_value=0, max_value=100)
@@ -193,7 +172,7 @@ class PdqMatchView(APIView):
                     "such hashes (flat or tiny pictures) match too much to be useful.",
                 )
         codes = [_digest("pdq", item["hex"], f"hashes[{n}]") for n, item in enumerate(queries)]
-        purpose = _purpose(request, data.validated_data)
+        purpose = purpose_from(user=request.user, values=data.validated_data)
         lookup_budget_charge(user=request.user, digests=len(codes))
         index = pdq_index_current()
         found = index.search(np.frombuffer(b"".join(codes), dtype=np.uint8).reshape(-1, 32), radius=radius)

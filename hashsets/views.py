@@ -191,7 +191,7 @@ def hashset_export_view(request: HttpRequest, hashset_id: int) -> HttpResponse:
 def hashset_publish_view(request: HttpRequest, hashset_id: int) -> HttpResponse:
     """Publish to the chosen partners: a snapshot the first time, then deltas."""
     from exchange.services import ShareRefused
-    from hashsets.exchange_kinds import hashset_publish, recipients_needing_approval
+    from hashsets.exchange_kinds import hashset_publish
 
     hashset = _visible_or_404(request, hashset_id)
     codes = request.POST.getlist("recipients")
@@ -200,12 +200,13 @@ def hashset_publish_view(request: HttpRequest, hashset_id: int) -> HttpResponse:
         return redirect("hashset-detail", hashset_id=hashset.pk)
     try:
         services.require_curator(request.user, hashset)
-        awaiting = recipients_needing_approval(hashset, codes)
         bundles = hashset_publish(acting_user=request.user, hashset=hashset, recipient_codes=codes)
     except (ShareRefused, CasebridgeError) as exc:
         messages.error(request, exc.message)
     else:
-        now = [code for code in codes if code not in awaiting]
+        sent_to = {bundle.recipient_code for bundle in bundles}  # the others wait for a supervisor
+        now = [code for code in codes if code in sent_to]
+        awaiting = [code for code in codes if code not in sent_to]
         if now:
             messages.success(
                 request, f"Version {hashset.version + 1} queued for {', '.join(now)} ({len(bundles)} bundle(s))."

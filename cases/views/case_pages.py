@@ -16,7 +16,7 @@ from cases import forms, selectors, services
 from cases.access import Access
 from cases.charts import triage_bars
 from cases.models import CASE_TRANSITIONS, Priority
-from cases.purpose import purpose_resolve
+from cases.purpose import purpose_from
 from cases.views._common import CASE_ROLES, WORK_ROLES, case_or_404, refusable
 
 PAGE_SIZE = 25
@@ -30,10 +30,7 @@ def case_list_view(request: HttpRequest) -> HttpResponse:
     if not request.GET or form.is_valid():
         data = form.cleaned_data if request.GET else {}
         try:
-            purpose = purpose_resolve(
-                user=request.user, code=data.get("purpose") or "", case_reference=data.get("purpose_case") or "",
-                text=data.get("purpose_text") or "",
-            )  # fmt: skip
+            purpose = purpose_from(user=request.user, values=data)
         except CasebridgeError as exc:
             error = exc.message
         else:

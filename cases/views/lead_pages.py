@@ -15,7 +15,7 @@ from casebridge.errors import CasebridgeError
 from cases import forms, selectors, services, sharing
 from cases.access import Access
 from cases.models import LeadStatus
-from cases.purpose import purpose_resolve
+from cases.purpose import purpose_from
 from cases.views._common import WORK_ROLES, case_or_404, lead_or_404, refusable
 
 
@@ -28,10 +28,7 @@ def lead_list_view(request: HttpRequest) -> HttpResponse:
     page, error = None, ""
     data = purpose_form.cleaned_data if purpose_form.is_valid() else {}
     try:
-        purpose = purpose_resolve(
-            user=request.user, code=data.get("purpose") or "victim_identification",
-            case_reference=data.get("purpose_case") or "", text=data.get("purpose_text") or "",
-        )  # fmt: skip
+        purpose = purpose_from(user=request.user, values=data, default="victim_identification")
     except CasebridgeError as exc:
         error = exc.message
     else:
