@@ -8,7 +8,7 @@ PORT ?= 8000
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/casebridge
 TEST_BROKER_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: run test test-sqlite test-browser bench lint format lock services clean help
+.PHONY: run test test-pg test-sqlite test-browser bench lint format lock services clean help
 
 help:
 	@echo "make run    - set up and serve a demo node on http://127.0.0.1:$(PORT) (SQLite, no broker needed)"
@@ -48,6 +48,12 @@ test: $(VENV)/.installed services
 	$(TEST_ENV) $(PY) manage.py collectstatic --no-input -v 0
 	$(TEST_ENV) $(PY) -m pytest -q --create-db $(PYTEST_ARGS)
 	$(MAKE) test-sqlite
+
+# A part of the suite on PostgreSQL while developing: make test-pg PYTEST_ARGS="tests/security -x".
+# Several checkouts can run side by side with their own TEST_DATABASE_URL and TEST_BROKER_URL.
+test-pg: $(VENV)/.installed services
+	$(TEST_ENV) $(PY) manage.py collectstatic --no-input -v 0
+	$(TEST_ENV) $(PY) -m pytest -q $(PYTEST_ARGS)
 
 # The zero-setup default (SQLite, in-process tasks) must not rot: its part of the suite runs too.
 test-sqlite: $(VENV)/.installed
