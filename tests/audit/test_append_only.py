@@ -68,3 +68,41 @@ def test_inserting_is_still_allowed(populated):
     from audit.models import AuditEntry
 
     assert AuditEntry.objects.count() == 3
+
+
+# --- issue 14: the pending queue -------------------------------------------------------------
+
+
+def _pending_row(db) -> int:
+    from audit.models import AuditPending
+
+    audit_record(action=Action.CASE_VIEW, actor=SYSTEM_ACTOR)
+    return AuditPending.objects.order_by("-id").values_list("id", flat=True).first()
+
+
+def test_c14_pending_entry_cannot_be_updated_before_integration(db):
+    """A queued entry is what the tree will vouch for: raw SQL or the ORM cannot rewrite it first."""
+    from audit.models import AuditPending
+
+    row = _pending_row(db)
+    body = AuditPending.objects.get(id=row).body
+    with pytest.raises(DatabaseError, match="refuses UPDATE"), transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("UPDATE audit_pending SET body = %s WHERE id = %s", ['{"forged": true}', row])
+    with pytest.raises(DatabaseError, match="refuses UPDATE"), transaction.atomic():
+        AuditPending.objects.filter(id=row).update(body="{}")
+    assert AuditPending.objects.get(id=row).body == body
+    if connection.vendor == "postgresql":
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute("SET LOCAL session_replication_role = replica")
+            with pytest.raises(DatabaseError, match="refuses UPDATE"), transaction.atomic():
+                cursor.execute("UPDATE audit_pending SET body = body")
+
+
+def test_c14_integrator_still_moves_pending_rows_into_the_tree(db):
+    from audit.models import AuditEntry, AuditPending
+
+    _pending_row(db)
+    audit_checkpoint_now()
+    assert not AuditPending.objects.exists()
+    assert AuditEntry.objects.count() >= 1
