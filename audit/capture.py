@@ -118,6 +118,10 @@ def audit_record(
         "details": dict(details or {}),
         "commitments": commitments,
     }
+    if context and context.client_request_id:
+        # The caller's own X-Request-ID, for matching its logs to ours; `request_id` is always the
+        # node's, so a client can neither join its requests in the log nor pose as another's.
+        entry["details"].setdefault("client_request_id", context.client_request_id)
     # Canonicalizing here (not only at integration) makes a bad detail value fail the caller's
     # transaction instead of jamming the integrator for everyone.
     body = canonical_json(entry).decode("utf-8")

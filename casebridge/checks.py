@@ -19,3 +19,25 @@ def shared_cache_check(app_configs, **kwargs) -> list[Warning]:
             id="casebridge.W001",
         )
     ]
+
+
+@register(Tags.security, deploy=True)
+def trusted_proxies_check(app_configs, **kwargs) -> list[Warning]:
+    # Behind a reverse proxy without the PROXY protocol every request's TCP peer is the proxy. The
+    # login lockout counts failures per username and address, so five wrong guesses by anyone
+    # would then lock the account for everyone, and audit entries would all name the proxy.
+    behind_proxy = getattr(settings, "SECURE_PROXY_SSL_HEADER", None) is not None
+    if settings.TRUSTED_PROXIES or settings.PROXY_PROTOCOL or not behind_proxy:
+        return []
+    return [
+        Warning(
+            "TRUST_X_FORWARDED_PROTO says a reverse proxy is in front, but TRUSTED_PROXIES is empty and "
+            "gunicorn does not take the PROXY protocol: every client then has the proxy's address, so a "
+            "few wrong passwords from anyone lock an account for everyone and audit entries name the proxy "
+            "instead of the client.",
+            hint="Set TRUSTED_PROXIES to the proxy's address or network as the node sees it (its "
+            "X-Forwarded-For is then believed), or have the proxy send the PROXY protocol "
+            "(GUNICORN_CMD_ARGS=--proxy-protocol v2 ...). See docs/deploy.md, 'The client address'.",
+            id="casebridge.W002",
+        )
+    ]

@@ -13,7 +13,17 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from django.core.exceptions import ImproperlyConfigured
 
-from casebridge.lib.env import env_bool, env_int, env_list, env_secret, env_str
+from casebridge.lib.env import (
+    SECRET_KEY_MIN_LENGTH,
+    allowed_host_weakness,
+    env_bool,
+    env_int,
+    env_list,
+    env_networks,
+    env_secret,
+    env_str,
+    secret_key_weakness,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("CASEBRIDGE_VAR_DIR") or BASE_DIR / "var")
@@ -26,14 +36,20 @@ CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 # A production node must be configured explicitly: no guessable key, no wildcard fallback.
 _INSECURE_KEY_PREFIX = "django-insecure"
 if not DEBUG:
-    if len(SECRET_KEY) < 50 or SECRET_KEY.startswith(_INSECURE_KEY_PREFIX) or len(set(SECRET_KEY)) < 5:
+    _weak_key = secret_key_weakness(SECRET_KEY)
+    if _weak_key:
         raise ImproperlyConfigured(
-            "SECRET_KEY (or SECRET_KEY_FILE) must be set to a random value of at least 50 characters "
-            "when DEBUG is off. Generate one with: "
+            f"SECRET_KEY (or SECRET_KEY_FILE) is too weak for DEBUG off: {_weak_key}. It must be a random "
+            f"value of at least {SECRET_KEY_MIN_LENGTH} characters. Generate one with: "
             "python -c 'import secrets; print(secrets.token_urlsafe(64))'"
         )
     if not ALLOWED_HOSTS:
         raise ImproperlyConfigured("ALLOWED_HOSTS must list this node's host names when DEBUG is off.")
+    for _host in ALLOWED_HOSTS:
+        if _weak_host := allowed_host_weakness(_host):
+            raise ImproperlyConfigured(
+                f"ALLOWED_HOSTS must name this node's own host names when DEBUG is off, not {_host!r}: {_weak_host}."
+            )
 elif not SECRET_KEY:
     SECRET_KEY = _INSECURE_KEY_PREFIX + "-development-only-key-never-used-when-debug-is-off"
 
@@ -190,6 +206,13 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", not DEBUG)
 if env_bool("TRUST_X_FORWARDED_PROTO", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# Reverse proxies (CIDR networks) whose X-Forwarded-For is believed for the client's address
+# (casebridge.middleware.client_address). Empty: the TCP peer (or the PROXY protocol's address) is
+# the client. Behind nginx without the PROXY protocol, list nginx's address as the node sees it.
+TRUSTED_PROXIES = env_networks("TRUSTED_PROXIES")
+# Whether gunicorn takes the client address from the PROXY protocol (docs/deploy.md): then
+# REMOTE_ADDR is already the client and TRUSTED_PROXIES is not needed (casebridge.W002).
+PROXY_PROTOCOL = "--proxy-protocol" in (env_str("GUNICORN_CMD_ARGS") or "")
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
 
 # Strict CSP: no inline script or style anywhere; every asset is served from this origin.

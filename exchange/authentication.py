@@ -12,6 +12,7 @@ from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
 from agencies.services import token_hash
+from casebridge.middleware import client_address
 from exchange.models import Partner
 
 
@@ -76,5 +77,6 @@ class PartnerRateThrottle(SimpleRateThrottle):
 
     def get_cache_key(self, request, view) -> str:
         partner = getattr(request.user, "partner", None)
-        ident = f"partner-{partner.pk}" if partner is not None else self.get_ident(request)
+        # Not DRF's get_ident: it believes any X-Forwarded-For; client_address only a trusted proxy's.
+        ident = f"partner-{partner.pk}" if partner is not None else client_address(request)
         return self.cache_format % {"scope": self.scope, "ident": ident}

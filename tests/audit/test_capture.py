@@ -98,4 +98,6 @@ def test_request_id_and_source_are_recorded(client, as_user, alice):
     client.get("/audit/", HTTP_X_REQUEST_ID="req-1234567890")
     audit_integrate()
     body = json.loads(AuditEntry.objects.get(action="access.denied").canonical)
-    assert body["request_id"] == "req-1234567890" and body["source"] == "127.0.0.1"
+    # The entry's id is the node's own; the caller's is kept beside it (L9).
+    assert body["request_id"] != "req-1234567890" and len(body["request_id"]) == 32 and body["source"] == "127.0.0.1"
+    assert body["details"]["client_request_id"] == "req-1234567890"
