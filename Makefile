@@ -51,8 +51,12 @@ test: $(VENV)/.installed services
 
 # A part of the suite on PostgreSQL while developing: make test-pg PYTEST_ARGS="tests/security -x".
 # Several checkouts can run side by side with their own TEST_DATABASE_URL and TEST_BROKER_URL.
-test-pg: $(VENV)/.installed services
+# collectstatic (compressing every file) runs only when a static file changed since the last run.
+STATIC_SOURCES := $(shell find */static -type f 2>/dev/null)
+staticfiles/staticfiles.json: $(STATIC_SOURCES)
 	$(TEST_ENV) $(PY) manage.py collectstatic --no-input -v 0
+
+test-pg: $(VENV)/.installed services staticfiles/staticfiles.json
 	$(TEST_ENV) $(PY) -m pytest -q $(PYTEST_ARGS)
 
 # The zero-setup default (SQLite, in-process tasks) must not rot: its part of the suite runs too.
