@@ -87,6 +87,7 @@ class Action(models.TextChoices):
     LEGAL_HOLD_PLACE = "legal_hold.place", "Legal hold placed"
     LEGAL_HOLD_LIFT = "legal_hold.lift", "Legal hold lifted"
     BUNDLE_PULL = "bundle.pull", "Bundle pulled by a partner"
+    DECONFLICTION_USAGE_VIEW = "deconfliction.usage_view", "Deconfliction use per user viewed"
 
 
 class Outcome(models.TextChoices):

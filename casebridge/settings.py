@@ -322,6 +322,9 @@ AUDIT_INTEGRATE_ON_COMMIT = env_bool("AUDIT_INTEGRATE_ON_COMMIT", CELERY_TASK_AL
 # --- Hash lookups ---------------------------------------------------------------------------
 HASH_LOOKUP_MAX_BATCH = env_int("HASH_LOOKUP_MAX_BATCH", 10_000, minimum=1)
 HASH_LOOKUP_DIGESTS_PER_HOUR = env_int("HASH_LOOKUP_DIGESTS_PER_HOUR", 500_000, minimum=1)
+# Target identifiers one user may check against every case on the node per 24 hours: each check
+# answers "does another case hold this?", so without a budget it is an oracle for any identifier.
+DECONFLICTION_IDENTIFIERS_PER_DAY = env_int("DECONFLICTION_IDENTIFIERS_PER_DAY", 100, minimum=1, maximum=100_000)
 PDQ_MIN_QUALITY = env_int("PDQ_MIN_QUALITY", 50, minimum=0, maximum=100)
 HASHSET_UPLOAD_MAX_BYTES = env_int("HASHSET_UPLOAD_MAX_BYTES", 8 * 1024**3, minimum=1)
 # Longest single database statement of an import (PostgreSQL statement_timeout, milliseconds; 0 = none).

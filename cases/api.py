@@ -9,15 +9,17 @@ Serializer class names are globally unique (they become OpenAPI component names)
 from __future__ import annotations
 
 from django.db import transaction
+from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_field
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from casebridge.api import PaginatedView, paginated
+from casebridge.api import PaginatedView, paginated, problem_response
 from casebridge.errors import CasebridgeError
 from cases import selectors, services, sharing
 from cases.access import Access, CaseContext
+from cases.deconfliction import DeconflictionBudgetSpent
 from cases.models import (
     TLP,
     CaseRole,
@@ -498,12 +500,18 @@ class CaseIdentifiersView(APIView):
     @extend_schema(
         request=IdentifierAddRequestSerializer,
         responses={201: IdentifierAddResponseSerializer},
-        summary="Add a target identifier (kept as a keyed hash) and deconflict it",
+        summary="Add a target identifier (kept as a keyed hash) and deconflict it (a per-user budget: 429 beyond)",
     )
     def post(self, request, case_id: int):
         context = _context(request, case_id, Access.WRITE, "identifiers")
         data = _validated(self.IdentifierAddRequestSerializer, request.data)
-        identifier, hits = services.identifier_add(acting_user=request.user, context=context, **data)
+        try:
+            identifier, hits = services.identifier_add(acting_user=request.user, context=context, **data)
+        except DeconflictionBudgetSpent as exc:
+            wait = max(1, int((exc.renews_at - timezone.now()).total_seconds()) + 1)
+            return problem_response(
+                status_code=exc.status_code, title=exc.title, detail=exc.message, headers={"Retry-After": str(wait)}
+            )
         return Response({"id": identifier.pk, "kind": identifier.kind, "other_cases": hits}, status=201)
 
 
@@ -560,6 +568,10 @@ class LeadCreateRequestSerializer(serializers.Serializer):
     title = serializers.CharField(max_length=200)
     description = serializers.CharField(required=False, allow_blank=True, default="")
     tlp = serializers.ChoiceField(choices=TLP.choices, required=False)
+    tlp_reason = serializers.CharField(
+        required=False, allow_blank=True, default="", max_length=1000,
+        help_text="Why a supervisor marks the lead below its case's TLP (audited); refused for others.",
+    )  # fmt: skip
     series = serializers.ListField(child=serializers.CharField(max_length=200), required=False, default=list)
     evidence = serializers.ListField(child=serializers.IntegerField(), required=False, default=list)
     clues = LeadClueInSerializer(many=True, required=False, default=list)
@@ -581,7 +593,7 @@ class CaseLeadsView(PaginatedView):
         lead = services.lead_create(
             acting_user=request.user, context=context, title=data["title"], description=data["description"],
             tlp=data.get("tlp"), series=data["series"], evidence_ids=data["evidence"],
-            clues=[(c["type"], c["text"]) for c in data["clues"]],
+            clues=[(c["type"], c["text"]) for c in data["clues"]], tlp_reason=data["tlp_reason"],
         )  # fmt: skip
         lead.clue_count = len(data["clues"])
         return Response(LeadSummarySerializer(lead).data, status=status.HTTP_201_CREATED)
@@ -628,6 +640,11 @@ class LeadDetailView(APIView):
         title = serializers.CharField(required=False, max_length=200)
         description = serializers.CharField(required=False, allow_blank=True)
         assigned_agency = serializers.CharField(required=False, allow_blank=True, max_length=16)
+        tlp = serializers.ChoiceField(choices=TLP.choices, required=False)
+        tlp_reason = serializers.CharField(
+            required=False, allow_blank=True, max_length=1000,
+            help_text="Why a supervisor lowers the lead below its case's TLP (audited); refused for others.",
+        )  # fmt: skip
 
     @extend_schema(responses=LeadDetailSerializer, summary="One lead with its clues and history")
     def get(self, request, lead_id: int):
@@ -668,11 +685,12 @@ class LeadShareView(APIView):
         state = serializers.CharField()
         partners = serializers.ListField(child=serializers.CharField(), source="partner_codes")
         needs_approval = serializers.BooleanField()
+        approval_reasons = serializers.ListField(child=serializers.CharField())
 
     @extend_schema(
         request=LeadShareRequestSerializer,
         responses={201: LeadShareResponseSerializer},
-        summary="Ask to share a lead with partner agencies (supervisor approval for RED/AMBER)",
+        summary="Ask to share a lead with partner agencies (supervisor approval: RED/AMBER, or the agreement)",
     )
     def post(self, request, lead_id: int):
         context = selectors.lead_context(user=request.user, lead_id=lead_id, write=True)

@@ -14,6 +14,11 @@ Target identifiers are never stored in clear: `identifier_hash` is HMAC-SHA256 o
 value under a key derived from settings.SECRET_KEY (django.utils.crypto.salted_hmac), so equal
 identifiers compare equal on this node and the table alone reveals none of them. Rotating
 SECRET_KEY makes earlier identifiers unmatchable; re-enter them after a rotation.
+
+Each identifier added answers "does another case hold this?", so identifier deconfliction is an
+oracle: `deconfliction_budget_charge` allows each user settings.DECONFLICTION_IDENTIFIERS_PER_DAY
+checks in any 24 hours (counted from the identifiers the user added, in the database, so every web
+process sees one count), and `deconfliction_usage` shows supervisors who used how much.
 """
 
 from __future__ import annotations
@@ -22,15 +27,19 @@ import ipaddress
 import re
 from collections import Counter
 from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 from django.conf import settings
-from django.db.models import Count, F
+from django.db.models import Count, F, Max, Q
 from django.utils import timezone
 from django.utils.crypto import salted_hmac
 
+from agencies.models import Membership, Role
+from agencies.selectors import membership_of
 from audit.actions import Action
 from audit.capture import SYSTEM_ACTOR, actor_for_user, audit_record
-from casebridge.errors import CasebridgeError
+from casebridge.errors import CasebridgeError, ForbiddenError
 from cases.models import (
     Case,
     CaseIdentifier,
@@ -44,6 +53,88 @@ from cases.models import (
 
 _EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 _USERNAME_MAX = 200
+BUDGET_WINDOW = timedelta(hours=24)
+USAGE_WINDOW = timedelta(days=30)
+
+
+class DeconflictionBudgetSpent(CasebridgeError):
+    status_code = 429
+    title = "Deconfliction budget used up"
+
+    def __init__(self, message: str, *, used: int, limit: int, renews_at: datetime) -> None:
+        super().__init__(message)
+        self.used = used
+        self.limit = limit
+        self.renews_at = renews_at
+
+
+def deconfliction_budget_charge(*, user) -> int:
+    """Refuse a new identifier check when `user` used the budget in the last 24 hours; returns the
+    checks used before this one. Call inside the transaction that adds the identifier: the user's
+    membership row is locked, so two concurrent checks of one user are counted one after the other."""
+    limit = settings.DECONFLICTION_IDENTIFIERS_PER_DAY
+    Membership.objects.select_for_update().filter(user=user).first()
+    since = timezone.now() - BUDGET_WINDOW
+    recent = CaseIdentifier.objects.filter(added_by=user, added_at__gte=since)
+    used = recent.count()
+    if used >= limit:
+        oldest = recent.order_by("added_at").values_list("added_at", flat=True)[used - limit]
+        renews_at = oldest + BUDGET_WINDOW
+        raise DeconflictionBudgetSpent(
+            f"Deconfliction budget used up: {limit:,} identifiers per 24 hours. The next check is possible "
+            f"from {renews_at:%Y-%m-%d %H:%M} UTC. Supervisors see who used deconfliction how often.",
+            used=used,
+            limit=limit,
+            renews_at=renews_at,
+        )
+    return used
+
+
+@dataclass(frozen=True)
+class DeconflictionUse:
+    username: str
+    role: str
+    last_day: int
+    last_30_days: int
+    last_check: datetime | None
+    limit: int
+
+    @property
+    def budget_spent(self) -> bool:
+        return self.last_day >= self.limit
+
+
+def deconfliction_usage(*, user) -> list[DeconflictionUse]:
+    """For a supervisor: every user of the agency who checked identifiers in the last 30 days, most
+    active first. Counts and times only, never which identifier or case."""
+    membership = membership_of(user)
+    if membership is None or membership.role != Role.SUPERVISOR:
+        raise ForbiddenError("Only a supervisor sees the agency's use of deconfliction.")
+    now = timezone.now()
+    rows = (
+        CaseIdentifier.objects.filter(
+            added_by__membership__agency_id=membership.agency_id, added_at__gte=now - USAGE_WINDOW
+        )
+        .values("added_by__username", "added_by__membership__role")
+        .annotate(
+            last_day=Count("id", filter=Q(added_at__gte=now - BUDGET_WINDOW)),
+            last_30_days=Count("id"),
+            last_check=Max("added_at"),
+        )
+        .order_by("-last_day", "-last_30_days", "added_by__username")
+    )
+    limit = settings.DECONFLICTION_IDENTIFIERS_PER_DAY
+    return [
+        DeconflictionUse(
+            username=row["added_by__username"],
+            role=row["added_by__membership__role"],
+            last_day=row["last_day"],
+            last_30_days=row["last_30_days"],
+            last_check=row["last_check"],
+            limit=limit,
+        )
+        for row in rows
+    ]
 
 
 def identifier_normalise(kind: str, value: str) -> str:

@@ -136,6 +136,10 @@ class LeadForm(forms.Form):
     title = forms.CharField(max_length=200)
     description = forms.CharField(widget=forms.Textarea(attrs={"rows": 4}), required=False)
     tlp = forms.ChoiceField(choices=[("", "As the case"), *TLP.choices], required=False, label="TLP")
+    tlp_reason = forms.CharField(
+        max_length=1000, required=False, label="Reason for a TLP below the case's (supervisors)",
+        help_text="Only a supervisor may mark a lead less restrictive than its case; the reason is audited.",
+    )  # fmt: skip
     series = forms.CharField(max_length=200, required=False, label="Series (optional)")
 
 
@@ -147,6 +151,11 @@ class ClueForm(forms.Form):
 class LeadStatusForm(forms.Form):
     status = forms.ChoiceField(choices=LeadStatus.choices, label="Status")
     assigned_agency_code = forms.CharField(max_length=16, required=False, label="Assigned agency (code)")
+    tlp = forms.ChoiceField(choices=[("", "Unchanged"), *TLP.choices], required=False, label="TLP")
+    tlp_reason = forms.CharField(
+        max_length=1000, required=False, label="Reason for a TLP below the case's (supervisors)",
+        help_text="Only a supervisor may mark a lead less restrictive than its case; the reason is audited.",
+    )  # fmt: skip
 
 
 class ShareRequestForm(forms.Form):

@@ -432,11 +432,26 @@ class ShareState(models.TextChoices):
     APPROVED = "approved", "Approved"
     SENT = "sent", "Sent"
     REJECTED = "rejected", "Rejected"
+    SUPERSEDED = "superseded", "Superseded by a later change"
+
+
+class LeadShareKind(models.TextChoices):
+    SHARE = "lead.share", "Share"
+    UPDATE = "lead.update", "Update"
 
 
 class LeadShareRequest(models.Model):
+    """One disclosure of a lead to partners (its first share or a later update), with the exact
+    payload taken when it was asked for: that snapshot is what the approver reads and what is sent."""
+
     lead = models.ForeignKey(Lead, on_delete=models.CASCADE, related_name="share_requests")
+    kind = models.CharField(max_length=12, choices=LeadShareKind.choices, default=LeadShareKind.SHARE)
     partner_codes = models.JSONField(default=list)
+    payload = models.JSONField(default=dict, blank=True, help_text="The payload as it will be sent (snapshot).")
+    changes = models.JSONField(
+        default=list, blank=True, help_text="What an update changes against what the partners already hold."
+    )
+    approval_reasons = models.JSONField(default=list, blank=True, help_text="Why a supervisor must approve.")
     purpose = models.CharField(max_length=32)
     state = models.CharField(max_length=10, choices=ShareState.choices, default=ShareState.REQUESTED)
     needs_approval = models.BooleanField(default=True)
@@ -474,7 +489,11 @@ class CaseIdentifier(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["case", "kind", "keyed_hash"], name="case_identifier_unique")]
-        indexes = [models.Index(fields=["kind", "keyed_hash"], name="case_identifier_hash")]
+        indexes = [
+            models.Index(fields=["kind", "keyed_hash"], name="case_identifier_hash"),
+            # the deconfliction budget counts one user's recent checks
+            models.Index(fields=["added_by", "added_at"], name="case_identifier_by_user"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.kind} {bytes(self.keyed_hash).hex()[:12]}… in case {self.case_id}"

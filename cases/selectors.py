@@ -339,6 +339,11 @@ def share_request_get(*, user, request_id: int) -> LeadShareRequest:
     return share
 
 
+def lead_update_waiting(*, lead: Lead) -> LeadShareRequest | None:
+    """The change of `lead` that waits for a supervisor before it goes to partners, if any."""
+    return lead.share_requests.filter(kind="lead.update", state=ShareState.REQUESTED).order_by("-created_at").first()
+
+
 def lead_share_requests(*, lead: Lead):
     return lead.share_requests.select_related("requested_by", "approved_by").order_by("-created_at")
 

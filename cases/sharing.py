@@ -27,16 +27,21 @@ What the exchange wires
 Services here
 -------------
 ``lead_share_request(*, acting_user, lead, partner_codes, purpose)`` records a LeadShareRequest
-(audited SHARE_REQUEST with the partner codes as recipients). Leads at TLP:RED, TLP:AMBER+STRICT or
-TLP:AMBER need a supervisor's approval (``lead_share_approve``; four eyes: never the requester's
-own); others are approved at once.
+(audited SHARE_REQUEST with the partner codes as recipients) holding a snapshot of the payload.
+``lead_share_policy`` is the one rule that says whether it is refused, goes at once, or waits for
+a supervisor (``lead_share_approve``; four eyes: never the requester's own): TLP:RED, AMBER+STRICT
+or AMBER (the lead's or its case's), an agreement that asks for approval, or an update of a lead
+whose share needed approval. Every later change of a shared lead becomes a ``lead.update``
+request under the same rule, showing what it changes. What is sent is always the snapshot.
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
 import uuid
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from django.db import transaction
@@ -44,22 +49,25 @@ from django.utils import timezone
 
 from agencies.models import Role
 from agencies.selectors import membership_of
-from audit.actions import Action
+from audit.actions import Action, Outcome
 from audit.capture import Actor, actor_for_user, audit_record
 from casebridge.errors import CasebridgeError, ForbiddenError, NotFoundError
+from casebridge.lib.canonical_json import canonical_json
 from cases.models import (
     TLP,
     ClueType,
     Lead,
     LeadClue,
     LeadEvent,
+    LeadShareKind,
     LeadShareRequest,
     LeadStatus,
     ShareState,
 )
 from cases.purpose import PURPOSE_CODES
 from cases.selectors import lead_context, leads_visible
-from cases.services.leads import lead_audit
+from cases.services.leads import lead_audit, tlp_strictest
+from exchange.services import share_check
 from hashsets.models import Series
 
 # Set by the exchange app (see the module docstring). Called inside the sharing transaction.
@@ -339,6 +347,105 @@ def _apply_update(*, lead: Lead, sender: str, data: dict, actor: Actor) -> Lead:
     return lead
 
 
+# --- the sharing rule: refused, allowed, or a supervisor first -------------------------------------
+
+
+@dataclass(frozen=True)
+class LeadSharePolicy:
+    """What `lead_share_policy` decided for one disclosure (refusals raise instead)."""
+
+    needs_approval: bool
+    reasons: tuple[str, ...] = ()
+
+
+def lead_share_policy(*, lead: Lead, partner_codes: list[str], kind: str) -> LeadSharePolicy:
+    """The one rule for every disclosure of a lead (its first share and each later update).
+
+    Refused (ShareRefused, from the exchange's `share_check`) when a recipient is no verified
+    partner or its agreement does not cover leads at the lead's TLP. Otherwise a supervisor must
+    approve first when any of these holds, whichever it is:
+    - the stricter of the lead's TLP and its case's is RED, AMBER+STRICT or AMBER;
+    - the sharing agreement with any recipient says a supervisor approves each share;
+    - the lead was already sent under an approval: each later update, and a new share (which would
+      carry everything added since), needs one too; an approved share is not a licence for
+      whatever is added later, nor does lowering the TLP afterwards undo it.
+    Kept in one function so that the later single sharing policy can take it over whole.
+    """
+    reasons = []
+    strictest = tlp_strictest(lead.tlp, lead.case.tlp) if lead.case_id else lead.tlp
+    if strictest in APPROVAL_TLPS:
+        of_case = " (its case's)" if strictest != lead.tlp else ""
+        reasons.append(f"TLP:{strictest}{of_case} needs a supervisor's approval.")
+    for code in partner_codes:
+        partner = share_check(sender=lead.agency, recipient_code=code, kind=kind, tlp=lead.tlp)
+        if partner.agreement.requires_approval:
+            reasons.append(f"The sharing agreement with {code} asks a supervisor to approve each share.")
+    if lead.share_requests.filter(kind=LeadShareKind.SHARE, needs_approval=True, state=ShareState.SENT).exists():
+        reasons.append("The lead's share needed approval, so each later share or change of it does too.")
+    return LeadSharePolicy(needs_approval=bool(reasons), reasons=tuple(reasons))
+
+
+# --- what an update changes ------------------------------------------------------------------------
+
+_CHANGE_FIELDS = (
+    ("title", "Title"),
+    ("description", "Description"),
+    ("status", "Status"),
+    ("tlp", "TLP"),
+    ("assigned_agency", "Assigned agency"),
+)
+
+
+def payload_changes(before: dict, after: dict) -> list[dict[str, str]]:
+    """What `after` adds or changes against `before` (what the partners hold), in words: one row
+    per changed field, added or removed series, and added or changed clue. Empty when equal."""
+    rows = []
+    for key, label in _CHANGE_FIELDS:
+        if before.get(key) != after.get(key):
+            rows.append({"what": label, "before": str(before.get(key) or ""), "after": str(after.get(key) or "")})
+    old_series, new_series = set(before.get("series", [])), set(after.get("series", []))
+    rows += [{"what": "Series added", "before": "", "after": name} for name in sorted(new_series - old_series)]
+    rows += [{"what": "Series removed", "before": name, "after": ""} for name in sorted(old_series - new_series)]
+    old_clues = {clue["uid"]: clue for clue in before.get("clues", [])}
+    for clue in after.get("clues", []):
+        held = old_clues.get(clue["uid"])
+        if held is None:
+            rows.append({"what": f"Clue added ({clue['type']})", "before": "", "after": clue["text"]})
+        elif held["text"] != clue["text"] or held["type"] != clue["type"]:
+            rows.append({"what": f"Clue changed ({clue['type']})", "before": held["text"], "after": clue["text"]})
+    if len(before.get("evidence", [])) != len(after.get("evidence", [])):
+        rows.append(
+            {"what": "Evidence digests", "before": str(len(before.get("evidence", []))),
+             "after": str(len(after.get("evidence", [])))}
+        )  # fmt: skip
+    return rows
+
+
+def payload_readable(payload: dict) -> dict[str, Any]:
+    """A snapshot as an approver reads it (labels and words, not JSON): exactly what will be sent."""
+    status_labels = dict(LeadStatus.choices)
+    clue_labels = dict(ClueType.choices)
+    return {
+        "fields": [
+            ("Title", payload.get("title", "")),
+            ("TLP", f"TLP:{payload.get('tlp', '')}"),
+            ("Status", status_labels.get(payload.get("status", ""), payload.get("status", ""))),
+            ("Assigned agency", payload.get("assigned_agency") or "—"),
+            ("Series", ", ".join(payload.get("series", [])) or "—"),
+            ("Evidence", f"{len(payload.get('evidence', []))} digest record(s), no imagery"),
+        ],
+        "description": payload.get("description", ""),
+        "clues": [
+            {
+                "type": clue_labels.get(clue.get("type"), clue.get("type")),
+                "text": clue.get("text", ""),
+                "origin": clue.get("origin_agency", ""),
+            }
+            for clue in payload.get("clues", [])
+        ],
+    }
+
+
 # --- requests, approvals, sending -----------------------------------------------------------------
 
 
@@ -360,16 +467,20 @@ def _partner_codes(codes: list[str], own_code: str) -> list[str]:
 
 
 def _send(share: LeadShareRequest) -> None:
-    """Hand an approved share to the exchange's outbox, in the current transaction, if wired."""
+    """Hand an approved request to the exchange's outbox, in the current transaction, if wired.
+
+    What leaves is the snapshot taken when the request was made (what the approver read), never
+    the lead as it is now: a change after the request waits for its own request."""
     if exchange_share_enqueue is None or share.state != ShareState.APPROVED:
         return
     lead = share.lead
+    payload = share.payload or lead_share_payload(lead)  # rows older than snapshots: as approved then
     exchange_share_enqueue(
-        kind="lead.share",
+        kind=share.kind,
         sender_agency_code=lead.agency.code,
         partner_codes=list(share.partner_codes),
-        payload=lead_share_payload(lead),
-        tlp=lead.tlp,
+        payload=payload,
+        tlp=payload.get("tlp", lead.tlp),
         share_request_id=share.pk,
     )
     share.state = ShareState.SENT
@@ -384,9 +495,24 @@ def _share_purpose(lead: Lead, code: str) -> dict:
     return purpose
 
 
+def _request_record(*, acting_user, lead: Lead, share: LeadShareRequest, purpose: str) -> None:
+    LeadEvent.objects.create(
+        lead=lead, kind=LeadEvent.Kind.SHARE_REQUESTED, actor=acting_user, agency_code=lead.agency.code,
+        details={"partners": share.partner_codes, "request": share.pk, "needs_approval": share.needs_approval,
+                 "kind": share.kind, "changes": len(share.changes)},
+    )  # fmt: skip
+    lead_audit(
+        action=Action.SHARE_REQUEST, user=acting_user, lead=lead,
+        details={"request": share.pk, "kind": share.kind, "tlp": lead.tlp, "needs_approval": share.needs_approval,
+                 "changed": sorted({row["what"] for row in share.changes})},
+        recipients=share.partner_codes, purpose=_share_purpose(lead, purpose),
+    )  # fmt: skip
+
+
 @transaction.atomic
 def lead_share_request(*, acting_user, lead: Lead, partner_codes: list[str], purpose: str) -> LeadShareRequest:
-    """Ask to share `lead` with partner agencies for `purpose` (a code of cases.purpose.PURPOSE_CODES)."""
+    """Ask to share `lead` with partner agencies for `purpose` (a code of cases.purpose.PURPOSE_CODES).
+    The payload is taken now: it is what a supervisor approves and what is sent."""
     context = lead_context(user=acting_user, lead_id=lead.pk, write=True)
     lead = context.lead
     if lead.received:
@@ -395,21 +521,14 @@ def lead_share_request(*, acting_user, lead: Lead, partner_codes: list[str], pur
     if purpose not in PURPOSE_CODES:
         raise CasebridgeError(f"Unknown purpose {purpose!r}; choose one of: {', '.join(PURPOSE_CODES)}.")
     codes = _partner_codes(partner_codes, lead.agency.code)
-    needs_approval = lead.tlp in APPROVAL_TLPS
+    policy = lead_share_policy(lead=lead, partner_codes=codes, kind=LeadShareKind.SHARE)
     share = LeadShareRequest.objects.create(
-        lead=lead, partner_codes=codes, purpose=purpose, requested_by=acting_user, needs_approval=needs_approval,
-        state=ShareState.REQUESTED if needs_approval else ShareState.APPROVED,
-        decided_at=None if needs_approval else timezone.now(),
+        lead=lead, kind=LeadShareKind.SHARE, partner_codes=codes, purpose=purpose, requested_by=acting_user,
+        needs_approval=policy.needs_approval, approval_reasons=list(policy.reasons), payload=lead_share_payload(lead),
+        state=ShareState.REQUESTED if policy.needs_approval else ShareState.APPROVED,
+        decided_at=None if policy.needs_approval else timezone.now(),
     )  # fmt: skip
-    LeadEvent.objects.create(
-        lead=lead, kind=LeadEvent.Kind.SHARE_REQUESTED, actor=acting_user, agency_code=lead.agency.code,
-        details={"partners": codes, "request": share.pk, "needs_approval": needs_approval},
-    )  # fmt: skip
-    lead_audit(
-        action=Action.SHARE_REQUEST, user=acting_user, lead=lead,
-        details={"request": share.pk, "tlp": lead.tlp, "needs_approval": needs_approval},
-        recipients=codes, purpose=_share_purpose(lead, purpose),
-    )  # fmt: skip
+    _request_record(acting_user=acting_user, lead=lead, share=share, purpose=purpose)
     _send(share)
     return share
 
@@ -427,11 +546,36 @@ def _decide(acting_user, share: LeadShareRequest) -> LeadShareRequest:
         raise ForbiddenError("Four eyes: another supervisor must decide on your own request.")
     if share.state != ShareState.REQUESTED:
         raise CasebridgeError(f"This request is already {share.get_state_display().lower()}.")
+    if not share.payload:
+        raise CasebridgeError("This request predates payload snapshots: reject it and ask for the share again.")
     return share
 
 
-@transaction.atomic
+def _decision_refused(*, acting_user, share: LeadShareRequest, exc: CasebridgeError) -> None:
+    """A refused decision leaves its audit entry, committed on its own (the decision rolled back)."""
+    with transaction.atomic():
+        audit_record(
+            action=Action.SHARE_APPROVE,
+            actor=actor_for_user(acting_user),
+            outcome=Outcome.DENIED,
+            object_type="lead_share_request",
+            object_id=share.pk,
+            reason=exc.message,
+            details={"request": share.pk},
+        )
+
+
 def lead_share_approve(*, acting_user, share: LeadShareRequest) -> LeadShareRequest:
+    """A supervisor other than the requester approves; the request's snapshot is sent."""
+    try:
+        return _lead_share_approve(acting_user=acting_user, share=share)
+    except CasebridgeError as exc:
+        _decision_refused(acting_user=acting_user, share=share, exc=exc)
+        raise
+
+
+@transaction.atomic
+def _lead_share_approve(*, acting_user, share: LeadShareRequest) -> LeadShareRequest:
     share = _decide(acting_user, share)
     share.state = ShareState.APPROVED
     share.approved_by = acting_user
@@ -439,18 +583,27 @@ def lead_share_approve(*, acting_user, share: LeadShareRequest) -> LeadShareRequ
     share.save(update_fields=["state", "approved_by", "decided_at"])
     LeadEvent.objects.create(
         lead=share.lead, kind=LeadEvent.Kind.SHARE_APPROVED, actor=acting_user, agency_code=share.lead.agency.code,
-        details={"request": share.pk, "partners": share.partner_codes},
+        details={"request": share.pk, "partners": share.partner_codes, "kind": share.kind},
     )  # fmt: skip
     lead_audit(
-        action=Action.SHARE_APPROVE, user=acting_user, lead=share.lead, details={"request": share.pk},
+        action=Action.SHARE_APPROVE, user=acting_user, lead=share.lead,
+        details={"request": share.pk, "kind": share.kind, "payload_sha256": payload_digest(share.payload)},
         recipients=share.partner_codes, purpose=_share_purpose(share.lead, share.purpose),
     )  # fmt: skip
     _send(share)
     return share
 
 
-@transaction.atomic
 def lead_share_reject(*, acting_user, share: LeadShareRequest, reason: str = "") -> LeadShareRequest:
+    try:
+        return _lead_share_reject(acting_user=acting_user, share=share, reason=reason)
+    except CasebridgeError as exc:
+        _decision_refused(acting_user=acting_user, share=share, exc=exc)
+        raise
+
+
+@transaction.atomic
+def _lead_share_reject(*, acting_user, share: LeadShareRequest, reason: str = "") -> LeadShareRequest:
     share = _decide(acting_user, share)
     share.state = ShareState.REJECTED
     share.approved_by = acting_user
@@ -474,6 +627,11 @@ def lead_share_reject(*, acting_user, share: LeadShareRequest, reason: str = "")
     return share
 
 
+def payload_digest(payload: dict) -> str:
+    """SHA-256 of the canonical JSON of a snapshot: the audit entry names what was approved."""
+    return hashlib.sha256(canonical_json(payload)).hexdigest()
+
+
 @transaction.atomic
 def lead_share_send_pending() -> int:
     """Send approved requests that waited for the exchange hook to be wired. Returns how many."""
@@ -484,16 +642,27 @@ def lead_share_send_pending() -> int:
         LeadShareRequest.objects.select_for_update(of=("self",))
         .select_related("lead__agency")
         .filter(state=ShareState.APPROVED)
+        .order_by("created_at", "pk")
     ):
         _send(share)
         sent += 1
     return sent
 
 
-def lead_update_enqueue(*, lead: Lead) -> None:
-    """A `lead.update` for everyone who holds the lead: partners it was sent to, or its origin."""
+def _held_by_partners(lead: Lead) -> dict:
+    """The last payload sent of this lead (what its partners hold), or {} when none is known."""
+    last = lead.share_requests.filter(state=ShareState.SENT).exclude(payload={}).order_by("-sent_at", "-pk").first()
+    return last.payload if last else {}
+
+
+def lead_update_enqueue(*, lead: Lead, acting_user) -> LeadShareRequest | None:
+    """A `lead.update` for everyone who holds the lead (partners it was sent to, or its origin),
+    recorded as a request with its snapshot and what it changes. Under `lead_share_policy` it goes
+    at once, or waits for a supervisor; a newer change supersedes a waiting one (its snapshot
+    holds everything the older one had), so partners never get an older state after a newer."""
     if exchange_share_enqueue is None:
-        return
+        return None
+    lead = Lead.objects.select_related("agency", "case").get(pk=lead.pk)  # as committed so far, not a stale copy
     if lead.received:
         partners = [lead.origin_agency_code]
     else:
@@ -501,15 +670,27 @@ def lead_update_enqueue(*, lead: Lead) -> None:
             {code for share in lead.share_requests.filter(state=ShareState.SENT) for code in share.partner_codes}
         )
     if not partners:
-        return
-    exchange_share_enqueue(
-        kind="lead.update",
-        sender_agency_code=lead.agency.code,
-        partner_codes=partners,
-        payload=lead_share_payload(lead),
-        tlp=lead.tlp,
-        share_request_id=None,
+        return None
+    payload = lead_share_payload(lead)
+    changes = payload_changes(_held_by_partners(lead), payload)
+    policy = lead_share_policy(lead=lead, partner_codes=partners, kind=LeadShareKind.UPDATE)
+    superseded = list(
+        lead.share_requests.filter(kind=LeadShareKind.UPDATE, state=ShareState.REQUESTED).values_list("pk", flat=True)
     )
+    if superseded:
+        LeadShareRequest.objects.filter(pk__in=superseded).update(
+            state=ShareState.SUPERSEDED, decided_at=timezone.now()
+        )
+    share = LeadShareRequest.objects.create(
+        lead=lead, kind=LeadShareKind.UPDATE, partner_codes=partners, purpose="victim_identification",
+        requested_by=acting_user, needs_approval=policy.needs_approval, approval_reasons=list(policy.reasons),
+        payload=payload, changes=changes,
+        state=ShareState.REQUESTED if policy.needs_approval else ShareState.APPROVED,
+        decided_at=None if policy.needs_approval else timezone.now(),
+    )  # fmt: skip
+    _request_record(acting_user=acting_user, lead=lead, share=share, purpose="victim_identification")
+    _send(share)
+    return share
 
 
 def lead_attach_case(*, acting_user, lead: Lead, case) -> Lead:

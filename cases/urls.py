@@ -16,6 +16,7 @@ urlpatterns = [
     path("leads/<int:lead_id>/attach/", views.lead_attach_view, name="lead-attach"),
     path("shares/", views.share_queue_view, name="share-queue"),
     path("shares/<int:request_id>/", views.share_decide_view, name="share-decide"),
+    path("deconfliction/usage/", views.deconfliction_usage_view, name="deconfliction-usage"),
     path("<int:case_id>/", views.case_detail_view, name="case-detail"),
     path("<int:case_id>/edit/", views.case_edit_view, name="case-edit"),
     path("<int:case_id>/status/", views.case_status_view, name="case-status"),

@@ -39,12 +39,14 @@ from cases.services.evidence import (
     evidence_view_record,
 )
 from cases.services.leads import (
+    deconfliction_usage_record,
     identifier_add,
     lead_clue_add,
     lead_create,
     lead_list_record,
     lead_update,
     lead_view_record,
+    share_queue_view_record,
 )
 
 __all__ = [
@@ -63,6 +65,7 @@ __all__ = [
     "case_template_create",
     "case_update",
     "case_view_record",
+    "deconfliction_usage_record",
     "evidence_add",
     "evidence_classify",
     "evidence_export_record",
@@ -79,6 +82,7 @@ __all__ = [
     "lead_view_record",
     "note_create",
     "note_update",
+    "share_queue_view_record",
     "task_create",
     "task_update",
 ]

@@ -6,7 +6,9 @@ from __future__ import annotations
 from django.db import transaction
 from django.utils import timezone
 
-from audit.actions import Action
+from agencies.models import Role
+from agencies.selectors import membership_of
+from audit.actions import Action, Outcome
 from audit.capture import actor_for_user, audit_record
 from casebridge.errors import CasebridgeError, ForbiddenError
 from cases.access import Access, CaseContext
@@ -22,9 +24,11 @@ from cases.models import (
 )
 from cases.purpose import Purpose, purpose_of_case
 from cases.services._common import case_audit, case_touch
+from exchange.models import TLP_ORDER
 from hashsets.models import Series
 
 CLUE_MAX_CHARS = 5000
+TLP_REASON_MAX_CHARS = 1000
 
 
 def _require(context: CaseContext) -> None:
@@ -49,6 +53,53 @@ def lead_audit(*, action: Action, user, lead: Lead, details: dict | None = None,
     )
 
 
+# --- a lead's TLP against its case's -------------------------------------------------------------
+
+
+def tlp_strictest(*tlps: str) -> str:
+    """The most restrictive of these TLP markings (the exchange's TLP order)."""
+    return min((TLP(t) for t in tlps), key=TLP_ORDER.index)
+
+
+def tlp_is_below(tlp: str, floor: str) -> bool:
+    """True when `tlp` is less restrictive than `floor` (CLEAR is below RED)."""
+    return TLP_ORDER.index(TLP(tlp)) > TLP_ORDER.index(TLP(floor))
+
+
+def _tlp_floor_check(*, acting_user, case, tlp: str, reason: str, lead: Lead | None = None) -> str:
+    """Whether `acting_user` may give a lead of `case` this TLP; returns the reason to audit ("" when
+    the TLP is not below the case's). A lead below its case's TLP could otherwise leave without the
+    approval the case's TLP demands, so only a supervisor sets one, and says why. A refusal is
+    audited in its own transaction (run this before the change's transaction), so it survives."""
+    if case is None or not tlp_is_below(tlp, case.tlp):
+        return ""
+    membership = membership_of(acting_user)
+    reason = (reason or "").strip()
+    if membership is not None and membership.role == Role.SUPERVISOR and membership.agency_id == case.agency_id:
+        if not reason:
+            raise CasebridgeError(
+                f"TLP:{tlp} is below the case's TLP:{case.tlp}: give the reason for lowering it (it is audited)."
+            )
+        if len(reason) > TLP_REASON_MAX_CHARS:
+            raise CasebridgeError(f"The reason has at most {TLP_REASON_MAX_CHARS:,} characters.")
+        return reason
+    with transaction.atomic():
+        audit_record(
+            action=Action.ACCESS_DENIED,
+            actor=actor_for_user(acting_user),
+            outcome=Outcome.DENIED,
+            agency=case.agency.code,
+            object_type="lead" if lead is not None else "case",
+            object_id=lead.pk if lead is not None else case.pk,
+            reason=f"lead TLP:{tlp} below its case's TLP:{case.tlp} needs a supervisor",
+            details={"case": case.reference, "tlp": tlp, "case_tlp": case.tlp},
+        )
+    raise CasebridgeError(
+        f"A lead may not be marked TLP:{tlp}, less restrictive than its case's TLP:{case.tlp}. "
+        "Only a supervisor may lower a lead below its case's TLP, giving a reason."
+    )
+
+
 def _series(names: list[str]) -> list[Series]:
     found = []
     for name in names:
@@ -60,23 +111,35 @@ def _series(names: list[str]) -> list[Series]:
     return found
 
 
-@transaction.atomic
 def lead_create(
     *, acting_user, context: CaseContext, title: str, description: str = "", tlp: str | None = None,
-    series: list[str] = (), evidence_ids: list[int] = (), clues: list[tuple[str, str]] = (),
+    series: list[str] = (), evidence_ids: list[int] = (), clues: list[tuple[str, str]] = (), tlp_reason: str = "",
 ) -> Lead:  # fmt: skip
-    """A lead in the case (its TLP defaults to the case's); its series are linked to the case too."""
+    """A lead in the case (its TLP defaults to the case's; below it only by a supervisor, with a
+    reason); its series are linked to the case too."""
+    _require(context)
+    tlp = tlp or context.case.tlp
+    if tlp not in TLP.values:
+        raise CasebridgeError(f"Unknown TLP {tlp!r}; use one of: {', '.join(TLP.values)}.")
+    lowered_because = _tlp_floor_check(acting_user=acting_user, case=context.case, tlp=tlp, reason=tlp_reason)
+    return _lead_create(
+        acting_user=acting_user, context=context, title=title, description=description, tlp=tlp, series=series,
+        evidence_ids=evidence_ids, clues=clues, lowered_because=lowered_because,
+    )  # fmt: skip
+
+
+@transaction.atomic
+def _lead_create(
+    *, acting_user, context: CaseContext, title: str, description: str, tlp: str, series: list[str],
+    evidence_ids: list[int], clues: list[tuple[str, str]], lowered_because: str,
+) -> Lead:  # fmt: skip
     from cases.deconfliction import deconflict_series
     from cases.models import CaseSeries
 
-    _require(context)
     case = context.case
     title = (title or "").strip()
     if not title:
         raise CasebridgeError("A lead needs a short title.")
-    tlp = tlp or case.tlp
-    if tlp not in TLP.values:
-        raise CasebridgeError(f"Unknown TLP {tlp!r}; use one of: {', '.join(TLP.values)}.")
     lead = Lead.objects.create(
         agency=case.agency, case=case, origin_agency_code=case.agency.code, title=title[:200],
         description=description or "", tlp=tlp, created_by=acting_user,
@@ -100,10 +163,13 @@ def lead_create(
         details={"clues": len(clues), "series": len(series_objs), "evidence": len(evidence_ids)},
     )  # fmt: skip
     case_touch(case)
+    below = {"tlp_below_case": case.tlp} if lowered_because else {}
     lead_audit(
         action=Action.LEAD_CREATE, user=acting_user, lead=lead,
-        details={"tlp": tlp, "clues": len(clues), "series": [s.pk for s in series_objs], "evidence": len(evidence_ids)},
-        sensitive={"title": title, "description": description, **{f"clue_{n}": t for n, (_, t) in enumerate(clues)}},
+        details={"tlp": tlp, "clues": len(clues), "series": [s.pk for s in series_objs], "evidence": len(evidence_ids),
+                 **below},
+        sensitive={"title": title, "description": description, "tlp_reason": lowered_because,
+                   **{f"clue_{n}": t for n, (_, t) in enumerate(clues)}},
     )  # fmt: skip
     if new_links:
         deconflict_series(case=case, series_ids=new_links, user=acting_user)
@@ -138,20 +204,47 @@ def lead_clue_add(*, acting_user, lead: Lead, kind: str, text: str) -> LeadClue:
         details={"clue_added": kind},
         sensitive={"clue": clue.text},
     )
-    lead_changed_notify(lead=lead)
+    lead_changed_notify(lead=lead, acting_user=acting_user)
     return clue
 
 
-@transaction.atomic
 def lead_update(
     *, acting_user, lead: Lead, status: str | None = None, title: str | None = None, description: str | None = None,
-    assigned_agency_code: str | None = None,
+    assigned_agency_code: str | None = None, tlp: str | None = None, tlp_reason: str = "",
+) -> Lead:  # fmt: skip
+    """Change a lead. A TLP below its case's is set only by a supervisor, with a reason."""
+    lowered_because = ""
+    if tlp is not None and tlp != lead.tlp:
+        if tlp not in TLP.values:
+            raise CasebridgeError(f"Unknown TLP {tlp!r}; use one of: {', '.join(TLP.values)}.")
+        if lead.received:
+            raise CasebridgeError("A received lead keeps the TLP its origin agency gave it.")
+        lowered_because = _tlp_floor_check(
+            acting_user=acting_user, case=lead.case, tlp=tlp, reason=tlp_reason, lead=lead
+        )
+    return _lead_update(
+        acting_user=acting_user, lead=lead, status=status, title=title, description=description,
+        assigned_agency_code=assigned_agency_code, tlp=tlp, lowered_because=lowered_because,
+    )  # fmt: skip
+
+
+@transaction.atomic
+def _lead_update(
+    *, acting_user, lead: Lead, status: str | None, title: str | None, description: str | None,
+    assigned_agency_code: str | None, tlp: str | None, lowered_because: str,
 ) -> Lead:  # fmt: skip
     lead = Lead.objects.select_for_update(of=("self",)).select_related("agency", "case").get(pk=lead.pk)
     details: dict = {}
     sensitive: dict = {}
     fields = []
     previous = lead.status
+    if tlp is not None and tlp != lead.tlp:
+        details["tlp"] = [lead.tlp, tlp]
+        if lowered_because:
+            details["tlp_below_case"] = lead.case.tlp
+            sensitive["tlp_reason"] = lowered_because
+        lead.tlp = tlp
+        fields.append("tlp")
     if status is not None and status != lead.status:
         if status not in LeadStatus.values:
             raise CasebridgeError(f"Unknown lead status {status!r}; use one of: {', '.join(LeadStatus.values)}.")
@@ -189,16 +282,27 @@ def lead_update(
         details={"changed": fields, **details},
         sensitive=sensitive,
     )
-    lead_changed_notify(lead=lead)
+    lead_changed_notify(lead=lead, acting_user=acting_user)
     return lead
 
 
-def lead_changed_notify(*, lead: Lead) -> None:
-    """Hand a `lead.update` to the exchange (its outbox, in this transaction) for every partner
-    the lead went to, or back to its origin for a received lead."""
+def lead_changed_notify(*, lead: Lead, acting_user) -> None:
+    """Record a `lead.update` for every partner the lead went to (or back to its origin for a
+    received lead), in this transaction: sent at once, or waiting for a supervisor when the
+    sharing rule asks for one (cases.sharing.lead_share_policy)."""
     from cases import sharing
 
-    sharing.lead_update_enqueue(lead=lead)
+    sharing.lead_update_enqueue(lead=lead, acting_user=acting_user)
+
+
+def share_queue_view_record(*, acting_user, shares) -> None:
+    """The approval queue shows each request's snapshot (lead text): one LEAD_VIEW per request."""
+    with transaction.atomic():
+        for share in shares:
+            lead_audit(
+                action=Action.LEAD_VIEW, user=acting_user, lead=share.lead,
+                details={"share_request": share.pk, "via": "share_queue", "kind": share.kind},
+            )  # fmt: skip
 
 
 def lead_view_record(*, acting_user, lead: Lead) -> None:
@@ -218,19 +322,56 @@ def lead_list_record(*, acting_user, purpose: Purpose, filters: dict, results: i
         )
 
 
+def deconfliction_usage_record(*, acting_user, users: int) -> None:
+    """A supervisor read who used identifier deconfliction how often (counts, no identifiers)."""
+    with transaction.atomic():
+        audit_record(
+            action=Action.DECONFLICTION_USAGE_VIEW,
+            actor=actor_for_user(acting_user),
+            object_type="deconfliction_usage",
+            details={"users": users},
+            purpose={"code": "supervision"},
+        )
+
+
 # --- target identifiers -------------------------------------------------------------------------
 
 
-@transaction.atomic
 def identifier_add(*, acting_user, context: CaseContext, kind: str, value: str) -> tuple[CaseIdentifier, int]:
     """Keep a target identifier as a keyed hash and check it against every other case on the node.
-    Returns the row and how many other cases hold it (each told through a deconfliction hit)."""
-    from cases.deconfliction import deconflict_identifiers, identifier_hash
+    Returns the row and how many other cases hold it (each told through a deconfliction hit).
+    Each user has a budget of such checks (cases.deconfliction); a refusal beyond it is audited."""
+    from cases.deconfliction import DeconflictionBudgetSpent
+
+    try:
+        return _identifier_add(acting_user=acting_user, context=context, kind=kind, value=value)
+    except DeconflictionBudgetSpent as exc:
+        with transaction.atomic():  # the check rolled back; its refusal stays on record
+            audit_record(
+                action=Action.ACCESS_DENIED,
+                actor=actor_for_user(acting_user),
+                outcome=Outcome.DENIED,
+                agency=context.case.agency.code,
+                object_type="case",
+                object_id=context.case.pk,
+                reason=f"deconfliction budget used up ({exc.limit} identifiers per 24 hours)",
+                details={"case": context.case.reference, "kind": kind, "used": exc.used, "limit": exc.limit},
+                purpose={"code": "deconfliction"},
+            )
+        raise
+
+
+@transaction.atomic
+def _identifier_add(*, acting_user, context: CaseContext, kind: str, value: str) -> tuple[CaseIdentifier, int]:
+    from cases.deconfliction import deconflict_identifiers, deconfliction_budget_charge, identifier_hash
 
     _require(context)
     if kind not in IdentifierKind.values:
         raise CasebridgeError(f"Unknown identifier kind {kind!r}; use one of: {', '.join(IdentifierKind.values)}.")
     keyed = identifier_hash(kind, value)
+    if CaseIdentifier.objects.filter(case=context.case, kind=kind, keyed_hash=keyed).exists():
+        raise CasebridgeError("This case already holds that identifier.")
+    used = deconfliction_budget_charge(user=acting_user)
     identifier, created = CaseIdentifier.objects.get_or_create(
         case=context.case, kind=kind, keyed_hash=keyed, defaults={"added_by": acting_user}
     )
@@ -239,7 +380,8 @@ def identifier_add(*, acting_user, context: CaseContext, kind: str, value: str) 
     case_touch(context.case)
     case_audit(
         action=Action.IDENTIFIER_ADD, user=acting_user, case=context.case, object_type="identifier",
-        object_id=identifier.pk, details={"kind": kind}, sensitive={"identifier": value.strip()},
+        object_id=identifier.pk, details={"kind": kind, "budget_used": used + 1},
+        sensitive={"identifier": value.strip()},
     )  # fmt: skip
     hits = deconflict_identifiers(case=context.case, identifiers=[identifier], user=acting_user)
     return identifier, len(hits)

@@ -3,6 +3,7 @@ share requests and the supervisors' approval queue."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
@@ -65,6 +66,7 @@ def lead_create_view(request: HttpRequest, case_id: int) -> HttpResponse:
             lead = services.lead_create(
                 acting_user=request.user, context=context, title=data["title"], description=data["description"],
                 tlp=data["tlp"] or None, series=[data["series"]] if data["series"] else [], evidence_ids=selected,
+                tlp_reason=data["tlp_reason"],
             )  # fmt: skip
         except CasebridgeError as exc:
             form.add_error(None, exc.message)
@@ -95,7 +97,7 @@ def lead_detail_view(request: HttpRequest, lead_id: int) -> HttpResponse:
             "shares": selectors.lead_share_requests(lead=lead),
             "clue_form": forms.ClueForm(),
             "status_form": forms.LeadStatusForm(
-                initial={"status": lead.status, "assigned_agency_code": lead.assigned_agency_code}
+                initial={"status": lead.status, "assigned_agency_code": lead.assigned_agency_code, "tlp": lead.tlp}
             ),
             "share_form": forms.ShareRequestForm(),
             "cases": selectors.cases_visible(user=request.user).order_by("-updated_at")[:50]
@@ -126,9 +128,27 @@ def _lead_post(request, lead_id: int, form_class, action, success: str) -> HttpR
 def lead_clue_view(request: HttpRequest, lead_id: int) -> HttpResponse:
     return _lead_post(
         request, lead_id, forms.ClueForm,
-        lambda lead, d: services.lead_clue_add(acting_user=request.user, lead=lead, kind=d["type"], text=d["text"]),
+        lambda lead, d: (
+            services.lead_clue_add(acting_user=request.user, lead=lead, kind=d["type"], text=d["text"]),
+            _update_waits_message(request, lead),
+        ),
         "Clue added.",
     )  # fmt: skip
+
+
+def _lead_change(request: HttpRequest, lead, data: dict) -> None:
+    lead = services.lead_update(acting_user=request.user, lead=lead, **{**data, "tlp": data["tlp"] or None})
+    _update_waits_message(request, lead)
+
+
+def _update_waits_message(request: HttpRequest, lead) -> None:
+    waiting = selectors.lead_update_waiting(lead=lead)
+    if waiting is not None:
+        messages.info(
+            request,
+            "The change waits for a supervisor before it goes to "
+            f"{', '.join(waiting.partner_codes)}: {' '.join(waiting.approval_reasons)}",
+        )
 
 
 @member_required(*WORK_ROLES)
@@ -137,7 +157,7 @@ def lead_clue_view(request: HttpRequest, lead_id: int) -> HttpResponse:
 def lead_status_view(request: HttpRequest, lead_id: int) -> HttpResponse:
     return _lead_post(
         request, lead_id, forms.LeadStatusForm,
-        lambda lead, d: services.lead_update(acting_user=request.user, lead=lead, **d),
+        lambda lead, d: _lead_change(request, lead, d),
         "Lead updated.",
     )  # fmt: skip
 
@@ -153,7 +173,9 @@ def lead_share_view(request: HttpRequest, lead_id: int) -> HttpResponse:
         )
         if share.needs_approval:
             messages.info(
-                request, f"TLP:{lead.tlp}: a supervisor must approve this share before it leaves (never the requester)."
+                request,
+                "A supervisor other than you must approve this share before it leaves: "
+                + " ".join(share.approval_reasons),
             )
 
     return _lead_post(request, lead_id, forms.ShareRequestForm, request_share, "Share requested.")
@@ -179,6 +201,9 @@ def lead_attach_view(request: HttpRequest, lead_id: int) -> HttpResponse:
 @member_required(Role.SUPERVISOR)
 def share_queue_view(request: HttpRequest) -> HttpResponse:
     pending = list(selectors.share_requests_pending(user=request.user))
+    services.share_queue_view_record(acting_user=request.user, shares=pending)
+    for share in pending:
+        share.review = sharing.payload_readable(share.payload)
     return render(request, "cases/share_queue.html", {"pending": pending})
 
 
@@ -201,3 +226,17 @@ def share_decide_view(request: HttpRequest, request_id: int) -> HttpResponse:
     except CasebridgeError as exc:
         messages.error(request, exc.message)
     return redirect("share-queue")
+
+
+@member_required(Role.SUPERVISOR)
+def deconfliction_usage_view(request: HttpRequest) -> HttpResponse:
+    """Who in the agency used identifier deconfliction how often, against the per-user budget."""
+    from cases.deconfliction import deconfliction_usage
+
+    usage = deconfliction_usage(user=request.user)
+    services.deconfliction_usage_record(acting_user=request.user, users=len(usage))
+    return render(
+        request,
+        "cases/deconfliction_usage.html",
+        {"usage": usage, "limit": settings.DECONFLICTION_IDENTIFIERS_PER_DAY},
+    )

@@ -13,7 +13,7 @@ from casebridge.errors import CasebridgeError, ForbiddenError
 from cases import services, sharing
 from cases.access import Access
 from cases.deconfliction import identifier_hash, identifier_normalise
-from cases.models import CaseIdentifier, DeconflictionHit, Lead, LeadEvent, LeadShareRequest
+from cases.models import Case, CaseIdentifier, DeconflictionHit, Lead, LeadEvent, LeadShareRequest
 from tests.cases.conftest import ctx, entries
 from tests.conftest import login_verified
 
@@ -97,6 +97,9 @@ def test_purpose_recorded_and_refused_for_a_non_member_case(api_client, alice, a
 
 @pytest.fixture
 def shared_lead(alice, case_a):
+    # A GREEN lead lives in a GREEN case: below its case's TLP only a supervisor may mark it (H1).
+    Case.objects.filter(pk=case_a.pk).update(tlp="GREEN")
+    case_a.refresh_from_db()
     services.evidence_add(
         acting_user=alice, context=ctx(alice, case_a, Access.WRITE),
         parsed=services.evidence_parse_pasted(hashlib.sha256(b"victim series item").hexdigest()),
@@ -140,7 +143,7 @@ def test_payload_round_trip_is_idempotent_and_reports_identification(alice, char
         )
 
 
-def test_share_request_four_eyes(alice, sam, agency_a, shared_lead, monkeypatch):
+def test_share_request_four_eyes(alice, sam, agency_a, shared_lead, partnership, monkeypatch):
     sent = []
     monkeypatch.setattr(sharing, "exchange_share_enqueue", lambda **kwargs: sent.append(kwargs))
     Lead.objects.filter(pk=shared_lead.pk).update(tlp="AMBER")
@@ -165,7 +168,11 @@ def test_share_request_four_eyes(alice, sam, agency_a, shared_lead, monkeypatch)
     requested = entries("share.request")
     assert requested[0]["recipients"] == ["RNP"] and requested[0]["purpose"]["code"] == "victim_identification"
     assert "Girl in blue room" not in json.dumps(entries())
+    # The share needed approval, so the change does too (H1) before it goes as a lead.update.
     services.lead_update(acting_user=alice, lead=shared_lead, status="identified")
+    assert sent[-1]["kind"] == "lead.share"
+    change = LeadShareRequest.objects.get(kind="lead.update", state="requested")
+    sharing.lead_share_approve(acting_user=sam, share=change)
     assert sent[-1]["kind"] == "lead.update" and sent[-1]["payload"]["status"] == "identified"
 
 

@@ -102,7 +102,8 @@ def test_investigator_case_triage_lead_and_share_request(
 
     page.get_by_label("Partner agency codes").fill("RNP")
     page.get_by_role("button", name="Request share").click()
-    expect(page.get_by_text("TLP:AMBER: a supervisor must approve this share before it leaves")).to_be_visible()
+    expect(page.get_by_text("A supervisor other than you must approve this share before it leaves")).to_be_visible()
+    expect(page.get_by_text("TLP:AMBER needs a supervisor's approval.")).to_be_visible()
     expect(page.get_by_role("cell", name="Awaiting approval")).to_be_visible()
     screenshot(page, "investigator-lead-share-requested")
     lead = Lead.objects.get(title="Child in a yellow-walled bedroom")

@@ -51,17 +51,19 @@ def test_supervisor_approves_a_share_and_sees_it_delivered(
     screenshot(page, "supervisor-dashboard")
     page.get_by_role("link", name="2 shares to approve").click()
     expect(page.get_by_role("heading", name="Share approvals")).to_be_visible()
-    own = page.get_by_role("row").filter(has_text="Boy with a red scarf")
-    expect(own.get_by_text("your request")).to_be_visible()
+    own = page.locator("section").filter(has_text="Boy with a red scarf")
+    expect(own.get_by_text("Your request")).to_be_visible()
     expect(own.get_by_role("button", name="Approve")).to_have_count(0)
     screenshot(page, "supervisor-share-queue")
 
-    request = page.get_by_role("row").filter(has_text="Child in a yellow-walled bedroom")
+    request = page.locator("section").filter(has_text="Child in a yellow-walled bedroom")
     expect(request).to_contain_text("alice")
     expect(request).to_contain_text("RNP")
+    # What will be sent, in words: the clue as it was when alice asked.
+    expect(request).to_contain_text("A calendar on the wall is printed in Dutch.")
     request.get_by_role("button", name="Approve").click()
     expect(page.get_by_text("Share to RNP approved.")).to_be_visible()
-    expect(page.get_by_role("row").filter(has_text="Child in a yellow-walled bedroom")).to_have_count(0)
+    expect(page.locator("section").filter(has_text="Child in a yellow-walled bedroom")).to_have_count(0)
 
     alices.refresh_from_db()
     assert alices.state == ShareState.SENT and alices.approved_by == sam

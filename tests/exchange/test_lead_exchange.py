@@ -44,16 +44,19 @@ def test_lead_shared_then_identified_at_the_partner_flows_back(partnership, alic
     assert lead.status == "identified"
 
 
-def test_red_lead_waits_for_a_supervisor(partnership, alice, sam):
+def test_red_lead_waits_for_a_supervisor(partnership, alice, sam, adam):
     from cases.sharing import lead_share_approve
+    from exchange.services import ShareRefused, agreement_set
 
     case = case_create(acting_user=alice, title="Series Red", tlp="RED")
     lead = lead_create(acting_user=alice, context=case_context(user=alice, case_id=case.pk), title="Lead", tlp="RED")
-    share = lead_share_request(acting_user=alice, lead=lead, partner_codes=["RNP"], purpose="victim_identification")
-    assert share.state != "sent" and not Bundle.objects.exists()
-    # The agreement with RNP stops at AMBER: even approved, a RED lead is refused by the exchange.
-    from exchange.services import ShareRefused
-
+    # The agreement with RNP stops at AMBER: the sharing rule refuses a RED lead when it is asked for.
     with pytest.raises(ShareRefused, match="TLP:AMBER"):
-        lead_share_approve(acting_user=sam, share=LeadShareRequest.objects.get(pk=share.pk))
-    assert not Bundle.objects.exists()
+        lead_share_request(acting_user=alice, lead=lead, partner_codes=["RNP"], purpose="victim_identification")
+    assert not LeadShareRequest.objects.exists() and not Bundle.objects.exists()
+    # Under an agreement up to RED, it waits for a supervisor; then the exchange seals it.
+    agreement_set(acting_user=adam, partner=partnership[0], data_types=["lead"], max_tlp="RED", requires_approval=False)
+    share = lead_share_request(acting_user=alice, lead=lead, partner_codes=["RNP"], purpose="victim_identification")
+    assert share.state == "requested" and not Bundle.objects.exists()
+    lead_share_approve(acting_user=sam, share=LeadShareRequest.objects.get(pk=share.pk))
+    assert Bundle.objects.get(direction="out", kind="lead.share").tlp == "RED"

@@ -141,6 +141,7 @@ MATRIX: dict[str, Row] = {
     "lead-share": post(*LEAD_POST),
     "lead-attach": post(L, 403, 403, 403, 404, 403, 403, L),  # sam: no case named in the form
     "share-queue": get(*SUPERVISOR_ONLY),
+    "deconfliction-usage": get(*SUPERVISOR_ONLY),
     "share-decide": post(L, 403, 403, 403, 302, 403, 403, L),
     # --- exchange --------------------------------------------------------------------------------
     "exchange": get(*EXCHANGE_STAFF),
