@@ -558,10 +558,13 @@ def _decision_refused(*, acting_user, share: LeadShareRequest, exc: CasebridgeEr
             action=Action.SHARE_APPROVE,
             actor=actor_for_user(acting_user),
             outcome=Outcome.DENIED,
-            object_type="lead_share_request",
-            object_id=share.pk,
+            agency=share.lead.agency.code,
+            object_type="lead",
+            object_id=share.lead_id,
             reason=exc.message,
-            details={"request": share.pk},
+            details={"request": share.pk, "kind": share.kind},
+            recipients=list(share.partner_codes),
+            purpose=_share_purpose(share.lead, share.purpose),
         )
 
 

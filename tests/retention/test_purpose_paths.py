@@ -37,7 +37,7 @@ CONSULTATION_AND_DISCLOSURE = {
     "case.view", "case.list", "case.search", "case.export", "evidence.view", "attachment.view",
     "lead.view", "lead.list", "hashset.view", "hashset.export", "hash.lookup", "hash.match_pdq",
     "audit.view", "audit.export", "share.request", "share.approve", "bundle.send", "bundle.pull",
-    "bundle.receive", "bundle.apply", "retention.queue_view", "retention.report",
+    "bundle.receive", "bundle.apply", "retention.queue_view", "retention.report", "deconfliction.usage_view",
 }  # fmt: skip
 DISCLOSURES = {"share.request", "share.approve", "bundle.send", "bundle.pull"}  # these also name recipients
 # Listed in audit/actions.py but written by no code path yet: the first test keeps it that way.
@@ -174,6 +174,7 @@ def test_every_consultation_and_disclosure_path_records_a_purpose(
         "bundle.pull": partner_pull,
         "retention.queue_view": web(alice, "/retention/"),
         "retention.report": web(audrey, "/retention/report/"),
+        "deconfliction.usage_view": web(sam, "/cases/deconfliction/usage/"),
     }
     assert set(triggers) == CONSULTATION_AND_DISCLOSURE
     seen: dict[str, int] = {}
