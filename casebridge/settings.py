@@ -354,6 +354,17 @@ EXCHANGE_UPLOAD_WINDOW = float(env_int("EXCHANGE_UPLOAD_WINDOW_SECONDS", 10, min
 # Networks (CIDR, comma-separated) where partner nodes may be besides the public internet, e.g. a
 # private interconnect between agencies. Anything else private or reserved is never called.
 EXCHANGE_PARTNER_NETWORKS = [n for n in (env_str("EXCHANGE_PARTNER_NETWORKS") or "").split(",") if n.strip()]
+# Rejected incoming bundles (quarantine), per partner: how many keep their file for an operator to
+# examine, how many rows (header and reason) are kept at all, and after how many days each goes.
+EXCHANGE_QUARANTINE_BODIES_PER_PARTNER = env_int("EXCHANGE_QUARANTINE_BODIES_PER_PARTNER", 20, minimum=0)
+EXCHANGE_QUARANTINE_MAX_PER_PARTNER = env_int("EXCHANGE_QUARANTINE_MAX_PER_PARTNER", 1000, minimum=1)
+EXCHANGE_QUARANTINE_BODY_DAYS = env_int("EXCHANGE_QUARANTINE_BODY_DAYS", 7, minimum=0)
+EXCHANGE_QUARANTINE_DAYS = env_int("EXCHANGE_QUARANTINE_DAYS", 90, minimum=1)
+CELERY_BEAT_SCHEDULE["exchange-quarantine-expire"] = {
+    "task": "exchange.tasks.quarantine_expire_task",
+    "schedule": 3600.0,
+    "options": {"expires": 1800},
+}
 CELERY_BEAT_SCHEDULE["exchange-witness"] = {
     "task": "exchange.tasks.witness_all_task",
     "schedule": float(env_int("WITNESS_INTERVAL_SECONDS", 300, minimum=10)),

@@ -79,7 +79,7 @@ class InboxView(PartnerAPIView):
             if guard.cut:
                 _refuse_too_slow(request, received=copied, declared=length)
             body.seek(0)
-            result = inbox_receive(src=body, via="push", pushed_by=request.auth.partner.code)
+            result = inbox_receive(src=body, via="push", pushed_by=request.auth)
         if not result.accepted:
             response = problem_response(status_code=422, title="Bundle rejected", detail=result.message, extra=None)
             response.data["code"] = result.code

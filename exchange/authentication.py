@@ -6,12 +6,15 @@ that check for one, and everything it does is audited as that partner.
 
 from __future__ import annotations
 
+from django.db import transaction
 from rest_framework import authentication, exceptions
 from rest_framework.permissions import BasePermission
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
 from agencies.services import token_hash
+from audit.actions import Action, Outcome
+from audit.capture import Actor, audit_record
 from casebridge.middleware import client_address
 from exchange.models import Partner
 
@@ -50,12 +53,33 @@ class PartnerTokenAuthentication(authentication.BaseAuthentication):
         )
         if partner is None:
             raise exceptions.AuthenticationFailed("Unknown partner token.")
-        if partner.state == Partner.State.SUSPENDED:
-            raise exceptions.AuthenticationFailed("This partnership is suspended.")
+        if partner.state != Partner.State.VERIFIED:
+            # A token is only as trusted as the partnership it was issued on: one an admin issued on an
+            # unverified (possibly self-made) partner, or a suspended one, opens nothing (C1).
+            _refusal_audit(request, partner)
+            if partner.state == Partner.State.SUSPENDED:
+                raise exceptions.PermissionDenied("This partnership is suspended.")
+            raise exceptions.PermissionDenied(
+                "This partnership is not verified: its fingerprints must be compared before its node is let in."
+            )
         return PartnerPrincipal(partner), partner
 
     def authenticate_header(self, request) -> str:
         return self.keyword
+
+
+def _refusal_audit(request, partner: Partner) -> None:
+    """The refusal is recorded in its own transaction, so the error that follows cannot undo it."""
+    with transaction.atomic():
+        audit_record(
+            action=Action.ACCESS_DENIED,
+            actor=Actor(type="partner", id=partner.partner.code, name=partner.partner.code, auth="partner-token"),
+            outcome=Outcome.DENIED,
+            agency=partner.agency.code,
+            object_type="partner",
+            object_id=partner.pk,
+            reason=f"node token of a {partner.state} partnership refused on {request.method} {request.path}"[:500],
+        )
 
 
 class IsPartner(BasePermission):

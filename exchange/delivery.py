@@ -60,26 +60,35 @@ def _deliver_local(bundle: Bundle) -> DeliveryOutcome:
     return DeliveryOutcome(state="rejected", code=result.code, message=result.message)
 
 
-def _outbound_token(bundle: Bundle) -> str:
-    partner = Partner.objects.get(agency__code=bundle.sender_code, partner__code=bundle.recipient_code)
+def _outbound_token(partner: Partner) -> str:
     if partner.outbound_token_wrapped is None:
-        raise RuntimeError(f"no token for calling {bundle.recipient_code}'s node; an admin must set it")
+        raise RuntimeError(f"no token for calling {partner.partner.code}'s node; an admin must set it")
     return keystore.unwrap(bytes(partner.outbound_token_wrapped), key_id=f"partner-token-{partner.pk}").decode()
 
 
-def _deliver_http(bundle: Bundle, recipient: Agency) -> DeliveryOutcome:
-    url = recipient.node_url.rstrip("/") + "/api/v1/exchange/inbox"
+def _deliver_http(bundle: Bundle) -> DeliveryOutcome:
+    # The sender's own partnership decides where its bundles go: the node URL of the card it
+    # verified, never the agency row that another local agency's import could have written (C1).
+    partner = Partner.objects.select_related("partner").get(
+        agency__code=bundle.sender_code, partner__code=bundle.recipient_code
+    )
+    if partner.state != Partner.State.VERIFIED or not partner.node_url:
+        return DeliveryOutcome(
+            state="retry", message=f"{partner.partner.code} is not verified (again) yet: nothing is sent to it"
+        )
+    url = partner.node_url.rstrip("/") + "/api/v1/exchange/inbox"
     data = Path(bundle.path).read_bytes()
-    request = urllib.request.Request(  # noqa: S310 - the URL is the partner's configured node URL
+    request = urllib.request.Request(  # noqa: S310 - the URL is the partner's verified node URL
         url,
         data=data,
         method="POST",
         headers={
             "Content-Type": "application/octet-stream",
-            "Authorization": f"Partner {_outbound_token(bundle)}",
+            "Authorization": f"Partner {_outbound_token(partner)}",
             "Idempotency-Key": str(bundle.bundle_id),
         },
     )
+    recipient = partner.partner
     try:
         body = json.loads(outbound.call(request, timeout=settings.EXCHANGE_HTTP_TIMEOUT, limit=1 << 16) or b"{}")
         return DeliveryOutcome(state="applied" if body.get("state") in ("applied", "duplicate") else "delivered")
@@ -104,7 +113,7 @@ def outbox_deliver(bundle_pk: int) -> DeliveryOutcome | None:
         return None
     recipient = Agency.objects.get(code=bundle.recipient_code)
     try:
-        outcome = _deliver_local(bundle) if recipient.hosted_here else _deliver_http(bundle, recipient)
+        outcome = _deliver_local(bundle) if recipient.hosted_here else _deliver_http(bundle)
     except Exception as exc:
         logger.exception("delivery of bundle %s failed", bundle.bundle_id)
         outcome = DeliveryOutcome(state="retry", message=f"{exc.__class__.__name__}: {exc}")

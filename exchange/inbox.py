@@ -22,17 +22,19 @@ import logging
 import shutil
 import tempfile
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import BinaryIO
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import OuterRef, Subquery
+from django.db.models import OuterRef, QuerySet, Subquery
 from django.utils import timezone
 
 from agencies.models import Agency
 from audit.actions import Action, Outcome
 from audit.capture import Actor, audit_record
-from exchange import keystore
+from exchange import keystore, selectors
 from exchange.envelope import BundleError, bundle_open, bundle_read_header
 from exchange.keys import parse_timestamp
 from exchange.kinds import ApplyContext, ApplyRefused, kind_get
@@ -65,12 +67,23 @@ def _partner_actor(code: str) -> Actor:
     return Actor(type="partner", id=code, name=code, auth="bundle-signature", agency="")
 
 
-def _quarantine(*, path: Path, header: dict, code: str, message: str, via: str) -> ReceiveResult:
-    """Keep the rejected bundle with its reason, and audit the rejection. Nothing is applied."""
-    sender = str((header.get("sender") or {}).get("agency", ""))[:16]
+def _quarantine(
+    *, path: Path, header: dict, code: str, message: str, via: str, pushed_by: Partner | None = None
+) -> ReceiveResult:
+    """Keep the rejected bundle with its reason, and audit the rejection. Nothing is applied.
+
+    A pushed bundle is filed under the partnership whose token pushed it (what the header claims is
+    kept in the header), so the per-partner cap of quarantine_trim holds against a node that makes
+    up sender and recipient codes (L2).
+    """
+    claimed_sender = str((header.get("sender") or {}).get("agency", ""))[:16]
     entries = [e for e in header.get("recipients") or [] if isinstance(e, dict)]
-    recipient = str(entries[0].get("agency", ""))[:16] if entries else ""
+    claimed_recipient = str(entries[0].get("agency", ""))[:16] if entries else ""
     sequence = entries[0].get("sequence") if entries else None
+    if pushed_by is not None:
+        sender, recipient = pushed_by.partner.code, pushed_by.agency.code
+    else:
+        sender, recipient = claimed_sender, claimed_recipient
     with transaction.atomic():
         # Each rejected copy is kept under its own row id (the claimed bundle id stays in the
         # header): a rejection must never make the id look "seen" to the replay check.
@@ -92,18 +105,75 @@ def _quarantine(*, path: Path, header: dict, code: str, message: str, via: str) 
             reject_code=code,
             last_error=message[:2000],
         )
-        hosted = Agency.objects.filter(code=recipient, hosted_here=True).exists()
-        audit_record(
-            action=Action.BUNDLE_REJECT,
-            actor=_partner_actor(sender),
-            outcome=Outcome.FAILURE,
-            agency=recipient if hosted else "",
-            object_type="bundle",
-            object_id=str(header.get("bundle_id", ""))[:64],
-            reason=f"{code}: {message}"[:500],
-            details={"via": via, "kind": str(header.get("kind", ""))[:40], "sender": sender},
-        )
+        details = {"via": via, "kind": str(header.get("kind", ""))[:40], "sender": claimed_sender}
+        if pushed_by is not None:
+            details["token_of"] = f"{pushed_by.agency.code}->{pushed_by.partner.code}"
+            details["recipient"] = claimed_recipient
+        audited = [recipient] if Agency.objects.filter(code=recipient, hosted_here=True).exists() else [""]
+        if (
+            pushed_by is not None
+            and claimed_recipient != recipient
+            and Agency.objects.filter(code=claimed_recipient, hosted_here=True).exists()
+        ):
+            # Another agency's token was used on a bundle addressed to this one: it is told too.
+            audited.append(claimed_recipient)
+        for agency in audited:
+            audit_record(
+                action=Action.BUNDLE_REJECT,
+                actor=_partner_actor(claimed_sender or sender),
+                outcome=Outcome.FAILURE,
+                agency=agency,
+                object_type="bundle",
+                object_id=str(header.get("bundle_id", ""))[:64],
+                reason=f"{code}: {message}"[:500],
+                details=details,
+            )
+    quarantine_trim(sender_code=sender, recipient_code=recipient)
     return ReceiveResult(state="rejected", code=code, message=message, bundle_id=str(header.get("bundle_id", "")))
+
+
+def _quarantined() -> QuerySet[Bundle]:
+    return Bundle.objects.filter(direction=Bundle.Direction.IN, state=Bundle.State.QUARANTINED)
+
+
+def _bodies_drop(bundles: QuerySet[Bundle]) -> int:
+    """Delete the kept files of these quarantined bundles; their header and reason stay."""
+    dropped = 0
+    for pk, path in bundles.exclude(path="").values_list("pk", "path"):
+        for file in (Path(path), Path(path).with_suffix(".payload")):
+            file.unlink(missing_ok=True)
+        dropped += Bundle.objects.filter(pk=pk).update(path="", size=0)
+    return dropped
+
+
+def quarantine_trim(*, sender_code: str, recipient_code: str) -> None:
+    """Bound what one partner's rejected bundles can keep (L2): the newest
+    EXCHANGE_QUARANTINE_BODIES_PER_PARTNER keep their file for an operator to examine, older ones
+    only their header and reason, and beyond EXCHANGE_QUARANTINE_MAX_PER_PARTNER the oldest rows go.
+    Their audit entries stay: the audit log, not this table, is the record of a refusal."""
+    rows = _quarantined().filter(sender_code=sender_code, recipient_code=recipient_code).order_by("-created_at", "-pk")
+    keep_bodies = settings.EXCHANGE_QUARANTINE_BODIES_PER_PARTNER
+    with_body = rows.exclude(path="")
+    stale = list(with_body.values_list("pk", flat=True)[keep_bodies : keep_bodies + 1000])
+    if stale:
+        _bodies_drop(Bundle.objects.filter(pk__in=stale))
+    surplus = list(rows.values_list("pk", flat=True)[settings.EXCHANGE_QUARANTINE_MAX_PER_PARTNER :][:1000])
+    if surplus:
+        _bodies_drop(Bundle.objects.filter(pk__in=surplus))
+        Bundle.objects.filter(pk__in=surplus).delete()
+
+
+def quarantine_expire(*, now: datetime | None = None) -> dict[str, int]:
+    """The periodic sweep of the quarantine (L2): files older than EXCHANGE_QUARANTINE_BODY_DAYS
+    are deleted (header and reason stay), rows older than EXCHANGE_QUARANTINE_DAYS go entirely."""
+    now = now or timezone.now()
+    bodies = _bodies_drop(
+        _quarantined().filter(created_at__lt=now - timedelta(days=settings.EXCHANGE_QUARANTINE_BODY_DAYS))
+    )
+    old = _quarantined().filter(created_at__lt=now - timedelta(days=settings.EXCHANGE_QUARANTINE_DAYS))
+    _bodies_drop(old)
+    rows, _ = old.delete()
+    return {"bodies": bodies, "rows": rows}
 
 
 def _sender_keys(recipient: Agency, header: dict) -> AgencyKeySet:
@@ -113,12 +183,17 @@ def _sender_keys(recipient: Agency, header: dict) -> AgencyKeySet:
         raise _Reject("unknown_sender", f"{sender_code} is not a partner of {recipient.code}")
     if partner.state != Partner.State.VERIFIED:
         raise _Reject("unverified_partner", f"{sender_code} is not verified by {recipient.code}")
-    key_set = AgencyKeySet.objects.filter(
-        agency=partner.partner, signing_key_id=header["sender"]["signing_key_id"]
-    ).first()
+    # Only the keys the recipient itself verified: a key set another local agency imported for the
+    # same code does not exist for this recipient (C1).
+    key_set = (
+        selectors.partner_key_sets_trusted(partner=partner)
+        .filter(signing_key_id=header["sender"]["signing_key_id"])
+        .first()
+    )
     if key_set is None:
         raise _Reject(
-            "unknown_key", f"signing key {header['sender']['signing_key_id']} of {sender_code} is not on record"
+            "unknown_key",
+            f"signing key {header['sender']['signing_key_id']} of {sender_code} is not one {recipient.code} verified",
         )
     created = parse_timestamp(header["created"])
     if key_set.revoked_at is not None:
@@ -129,17 +204,25 @@ def _sender_keys(recipient: Agency, header: dict) -> AgencyKeySet:
     return key_set
 
 
-def _recipient(header: dict) -> Agency:
+def _recipient(header: dict, *, pushed_by: Partner | None) -> Agency:
+    """The agency hosted here that the bundle is for. A push made with a partner's node token can
+    only be for the agency that issued the token (C1): no other agency's partnership is reached."""
     for entry in header.get("recipients", []):
+        if pushed_by is not None and entry.get("agency") != pushed_by.agency.code:
+            continue
         agency = Agency.objects.filter(code=entry.get("agency"), hosted_here=True).first()
         if agency is not None:
             return agency
+    if pushed_by is not None:
+        raise _Reject(
+            "not_recipient", f"the node token used was issued by {pushed_by.agency.code}, which is not a recipient"
+        )
     raise _Reject("not_recipient", "no agency hosted on this node is a recipient of this bundle")
 
 
 def _open(path: Path, recipient: Agency, sender_keys: AgencyKeySet, header: dict, plaintext: Path) -> dict:
     enc_key_id = next(e["encryption_key_id"] for e in header["recipients"] if e["agency"] == recipient.code)
-    key_set = AgencyKeySet.objects.filter(agency=recipient, encryption_key_id=enc_key_id).first()
+    key_set = AgencyKeySet.objects.filter(agency=recipient, owner__isnull=True, encryption_key_id=enc_key_id).first()
     if key_set is None or key_set.encryption_private_wrapped is None:
         raise _Reject("not_recipient", f"{recipient.code} holds no private key {enc_key_id}")
     with path.open("rb") as src, plaintext.open("wb") as out:
@@ -160,11 +243,12 @@ def _apply(bundle: Bundle, recipient: Agency, header: dict, plaintext: Path) -> 
     return kind.apply(context)
 
 
-def inbox_receive(*, src: BinaryIO, via: str, pushed_by: str | None = None) -> ReceiveResult:
+def inbox_receive(*, src: BinaryIO, via: str, pushed_by: Partner | None = None) -> ReceiveResult:
     """Receive one bundle from `src` (local delivery, a push, or a pull).
 
-    `pushed_by` is the agency code of the partner whose node token was used: a node may only
-    push bundles its own agency signed (no relaying of other agencies' bundles).
+    `pushed_by` is the partnership whose node token was used (exchange.authentication checked it is
+    verified): a node may only push bundles its own agency signed (no relaying of other agencies'
+    bundles), and only to the agency that issued the token.
     """
     scratch = Path(tempfile.mkdtemp(prefix="inbox-", dir=bundle_dir()))
     try:
@@ -175,10 +259,11 @@ def inbox_receive(*, src: BinaryIO, via: str, pushed_by: str | None = None) -> R
         try:
             with raw.open("rb") as handle:
                 header, _header_bytes, _signatures = bundle_read_header(handle)
-            recipient = _recipient(header)
-            if pushed_by is not None and header["sender"]["agency"] != pushed_by:
+            recipient = _recipient(header, pushed_by=pushed_by)
+            if pushed_by is not None and header["sender"]["agency"] != pushed_by.partner.code:
                 raise _Reject(
-                    "unknown_sender", f"a node authenticated as {pushed_by} pushed a bundle signed by another agency"
+                    "unknown_sender",
+                    f"a node authenticated as {pushed_by.partner.code} pushed a bundle signed by another agency",
                 )
             sender_keys = _sender_keys(recipient, header)
             plaintext = scratch / "payload"
@@ -188,9 +273,11 @@ def inbox_receive(*, src: BinaryIO, via: str, pushed_by: str | None = None) -> R
                 raise _Reject(exc.code, str(exc)) from None
             return _accept(raw=raw, header=header, recipient=recipient, plaintext=plaintext, via=via)
         except BundleError as exc:
-            return _quarantine(path=raw, header=header, code=exc.code, message=str(exc), via=via)
+            return _quarantine(path=raw, header=header, code=exc.code, message=str(exc), via=via, pushed_by=pushed_by)
         except _Reject as exc:
-            return _quarantine(path=raw, header=header, code=exc.code, message=exc.message, via=via)
+            return _quarantine(
+                path=raw, header=header, code=exc.code, message=exc.message, via=via, pushed_by=pushed_by
+            )
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 

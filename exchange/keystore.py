@@ -110,9 +110,13 @@ def key_set_generate(*, agency: Agency, valid_from=None) -> AgencyKeySet:
 
 
 def key_set_current(agency: Agency) -> AgencyKeySet | None:
+    """A local agency's own current keys. Never a partner's: ask exchange.selectors, which knows
+    whose trust anchor a remote agency's keys are."""
     now = timezone.now()
     return (
-        AgencyKeySet.objects.filter(agency=agency, revoked_at__isnull=True, valid_from__lte=now, valid_until__gt=now)
+        AgencyKeySet.objects.filter(
+            agency=agency, owner__isnull=True, revoked_at__isnull=True, valid_from__lte=now, valid_until__gt=now
+        )
         .order_by("-valid_from")
         .first()
     )

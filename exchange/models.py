@@ -26,11 +26,25 @@ def tlp_allows(max_tlp: str, tlp: str) -> bool:
 
 
 class AgencyKeySet(models.Model):
-    """One generation of an agency's keys: signing (Ed25519 + ML-DSA-65) and encryption (ML-KEM-768 + X25519)."""
+    """One generation of an agency's keys: signing (Ed25519 + ML-DSA-65) and encryption (ML-KEM-768 + X25519).
+
+    Keys of an agency hosted here have no owner: they are its own, with the private halves. Keys of
+    a remote agency are known only from a card some local agency imported, so they belong to that
+    importer (`owner`) and are that agency's trust anchor alone: a card one agency imports never
+    changes what another agency seals to or verifies with (issue 13, C1).
+    """
 
     agency = models.ForeignKey(Agency, on_delete=models.PROTECT, related_name="key_sets")
-    signing_key_id = models.CharField(max_length=40, unique=True)
-    encryption_key_id = models.CharField(max_length=40, unique=True)
+    owner = models.ForeignKey(
+        Agency,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
+        related_name="imported_key_sets",
+        help_text="The local agency that imported this remote agency's card; empty for an agency's own keys.",
+    )
+    signing_key_id = models.CharField(max_length=40)
+    encryption_key_id = models.CharField(max_length=40)
     signing_public = models.BinaryField()
     encryption_public = models.BinaryField()
     signing_fingerprint = models.CharField(max_length=40)
@@ -46,7 +60,20 @@ class AgencyKeySet(models.Model):
 
     class Meta:
         ordering = ["-valid_from"]
-        indexes = [models.Index(fields=["agency", "valid_from"])]
+        indexes = [models.Index(fields=["agency", "owner", "valid_from"])]
+        constraints = [
+            # Key ids are unique per trust anchor: among an agency's own keys, and per importing agency.
+            models.UniqueConstraint(
+                fields=["signing_key_id"], condition=models.Q(owner__isnull=True), name="keyset_own_signing_unique"
+            ),
+            models.UniqueConstraint(
+                fields=["encryption_key_id"],
+                condition=models.Q(owner__isnull=True),
+                name="keyset_own_encryption_unique",
+            ),
+            models.UniqueConstraint(fields=["owner", "signing_key_id"], name="keyset_owner_signing_unique"),
+            models.UniqueConstraint(fields=["owner", "encryption_key_id"], name="keyset_owner_encryption_unique"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.agency.code} keys {self.signing_fingerprint}"
@@ -69,6 +96,13 @@ class Partner(models.Model):
     state = models.CharField(max_length=12, choices=State.choices, default=State.UNVERIFIED)
     verified_at = models.DateTimeField(null=True, blank=True)
     verified_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
+    # What the admin compared: verification is bound to these exact keys of a remote partner, so a
+    # key set imported later is not trusted until it is compared in turn. Empty unless verified.
+    verified_signing_key_id = models.CharField(max_length=40, blank=True)
+    verified_encryption_key_id = models.CharField(max_length=40, blank=True)
+    # Where this agency delivers to and calls the partner: from the card it imported itself (for a
+    # remote partner), never from the agency row that every local agency shares.
+    node_url = models.URLField(max_length=2000, blank=True)
     # Node-to-node credentials for a partner on another node: the token it presents to us (hashed)
     # and the token we present to it (wrapped under the KEK).
     inbound_token_hash = models.BinaryField(null=True, editable=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db.models import Count, Q, QuerySet
+from django.utils import timezone
 
 from agencies.selectors import membership_of
 from casebridge.errors import NotFoundError
@@ -36,7 +37,7 @@ def partner_get(*, user, partner_id: int) -> Partner:
 
 
 def key_sets_of(*, user) -> QuerySet[AgencyKeySet]:
-    return AgencyKeySet.objects.filter(agency=_agency(user)).order_by("-valid_from")
+    return AgencyKeySet.objects.filter(agency=_agency(user), owner__isnull=True).order_by("-valid_from")
 
 
 def key_set_get(*, user, key_set_id: int) -> AgencyKeySet:
@@ -44,6 +45,57 @@ def key_set_get(*, user, key_set_id: int) -> AgencyKeySet:
     if key_set is None:
         raise NotFoundError("No such key set.")
     return key_set
+
+
+# --- trust anchors: the one place that says which keys of a partner an agency may use -----------
+
+
+def partner_key_sets_on_record(*, partner: Partner) -> QuerySet[AgencyKeySet]:
+    """Every key set `partner.agency` knows of its partner, verified or not (to show and to compare).
+
+    An agency hosted here is known by its own keys; a remote one only by the cards this local agency
+    imported itself: never by a card another local agency imported (C1).
+    """
+    if partner.partner.hosted_here:
+        return AgencyKeySet.objects.filter(agency=partner.partner_id, owner__isnull=True)
+    return AgencyKeySet.objects.filter(agency=partner.partner_id, owner=partner.agency_id)
+
+
+def partner_key_sets_trusted(*, partner: Partner) -> QuerySet[AgencyKeySet]:
+    """The key sets `partner.agency` may seal to and verify signatures with: none unless verified.
+
+    For a remote partner, only the exact set whose fingerprint the admin compared; a newer card's
+    keys wait for their own comparison. For an agency on this node, its genuine keys.
+    """
+    if partner.state != Partner.State.VERIFIED:
+        return AgencyKeySet.objects.none()
+    on_record = partner_key_sets_on_record(partner=partner)
+    if partner.partner.hosted_here:
+        return on_record
+    if not partner.verified_signing_key_id or not partner.verified_encryption_key_id:
+        return AgencyKeySet.objects.none()
+    return on_record.filter(
+        signing_key_id=partner.verified_signing_key_id, encryption_key_id=partner.verified_encryption_key_id
+    )
+
+
+def _current(key_sets: QuerySet[AgencyKeySet]) -> AgencyKeySet | None:
+    now = timezone.now()
+    return (
+        key_sets.filter(revoked_at__isnull=True, valid_from__lte=now, valid_until__gt=now)
+        .order_by("-valid_from")
+        .first()
+    )
+
+
+def partner_keys_current(*, partner: Partner) -> AgencyKeySet | None:
+    """The trusted key set to seal to now, or None (not verified, or its verified keys lapsed)."""
+    return _current(partner_key_sets_trusted(partner=partner))
+
+
+def partner_keys_latest(*, partner: Partner) -> AgencyKeySet | None:
+    """The newest valid key set on record: what the admin compares when verifying."""
+    return _current(partner_key_sets_on_record(partner=partner))
 
 
 def bundles_of(*, user, direction: str, state: str = "") -> QuerySet[Bundle]:

@@ -24,7 +24,7 @@ from audit.actions import Action, Outcome
 from audit.capture import Actor, actor_for_user, audit_record
 from casebridge.errors import CasebridgeError, ForbiddenError
 from casebridge.lib.queue import enqueue_on_commit
-from exchange import keystore
+from exchange import keystore, selectors
 from exchange.envelope import bundle_seal
 from exchange.keys import CardError, card_verify, wrap_private_key
 from exchange.kinds import DATA_TYPES, kind_get
@@ -110,7 +110,12 @@ def keys_revoke(*, acting_user, key_set: AgencyKeySet, reason: str) -> None:
 
 @transaction.atomic
 def partner_add_from_card(*, acting_user, card_document) -> Partner:
-    """Add (or refresh) a partner from its signed agency card. It stays unverified until checked."""
+    """Add (or refresh) a partner from its signed agency card. It stays unverified until checked.
+
+    A remote agency's card is stored as this agency's own trust anchor (key set owned by it, node
+    URL on its partner row): what another local agency imports never reaches it, and it reaches no
+    other agency (C1). Keys this agency has not compared yet are never used.
+    """
     agency = _require_role(acting_user, Role.AGENCY_ADMIN, what="add partners")
     try:
         card = card_verify(card_document, now=timezone.now())
@@ -120,13 +125,14 @@ def partner_add_from_card(*, acting_user, card_document) -> Partner:
         raise CasebridgeError("That is your own agency's card.")
     partner_agency = Agency.objects.filter(code=card.code).first()
     if partner_agency is None:
+        # The shared row holds only the code (and a name to list it by); nothing a partner's trust rests on.
         partner_agency = Agency.objects.create(
-            name=card.name, code=card.code, country=card.country, node_url=card.node_url, hosted_here=False
+            name=card.name, code=card.code, country=card.country, node_url="", hosted_here=False
         )
     new_keys = False
     if not partner_agency.hosted_here:
-        # Keys of a remote agency are known only from its cards; a local agency's are in our table.
-        _, new_keys = AgencyKeySet.objects.get_or_create(
+        key_set, new_keys = AgencyKeySet.objects.get_or_create(
+            owner=agency,
             signing_key_id=card.signing_keys.key_id,
             defaults={
                 "agency": partner_agency,
@@ -140,20 +146,36 @@ def partner_add_from_card(*, acting_user, card_document) -> Partner:
                 "valid_until": card.valid_until,
             },
         )
-    elif not AgencyKeySet.objects.filter(agency=partner_agency, signing_key_id=card.signing_keys.key_id).exists():
+        if key_set.agency_id != partner_agency.pk or key_set.encryption_key_id != card.encryption_keys.key_id:
+            raise CasebridgeError("This card pairs signing keys already on record with other keys: refused.")
+    elif not AgencyKeySet.objects.filter(
+        agency=partner_agency, owner__isnull=True, signing_key_id=card.signing_keys.key_id
+    ).exists():
         raise CasebridgeError("This card's keys are not the keys the agency holds on this node: refused.")
     partner, created = Partner.objects.get_or_create(agency=agency, partner=partner_agency)
-    if new_keys and not created and partner.state == Partner.State.VERIFIED:
-        # New keys are trusted only after their fingerprint is compared out of band again.
-        partner.state = Partner.State.UNVERIFIED
-        partner.save(update_fields=["state"])
+    if not partner_agency.hosted_here:
+        if new_keys and partner.state == Partner.State.VERIFIED:
+            # New keys are trusted only after their fingerprint is compared out of band again.
+            partner.state = Partner.State.UNVERIFIED
+            partner.verified_signing_key_id = partner.verified_encryption_key_id = ""
+        # A verified partner's address changes only through a card signed by the keys compared;
+        # an unverified one shows the latest card's (verifying binds the URL of the card compared).
+        if partner.state != Partner.State.VERIFIED or partner.verified_signing_key_id == card.signing_keys.key_id:
+            partner.node_url = card.node_url
+        partner.save(update_fields=["state", "verified_signing_key_id", "verified_encryption_key_id", "node_url"])
     SharingAgreement.objects.get_or_create(partner=partner, defaults={"data_types": [], "max_tlp": TLP.AMBER})
     audit_record(
         action=Action.PARTNER_ADD,
         actor=actor_for_user(acting_user),
         object_type="partner",
         object_id=partner.pk,
-        details={"partner": partner_agency.code, "signing_fingerprint": card.signing_keys.fingerprint, "new": created},
+        details={
+            "partner": partner_agency.code,
+            "signing_fingerprint": card.signing_keys.fingerprint,
+            "new": created,
+            "new_keys": new_keys,
+            "node_url": card.node_url,
+        },
     )
     return partner
 
@@ -164,11 +186,16 @@ def _fingerprint_normal(text: str) -> str:
 
 @transaction.atomic
 def partner_verify(*, acting_user, partner: Partner, signing_fingerprint: str) -> Partner:
-    """Mark verified after the admin compared the fingerprint with the partner out of band."""
+    """Mark verified after the admin compared the fingerprint with the partner out of band.
+
+    The verification is bound to the exact signing and encryption key ids shown and compared, and
+    the partner's node URL is the one of that card.
+    """
     agency = _require_role(acting_user, Role.AGENCY_ADMIN, what="verify partners")
     if partner.agency_id != agency.pk:
         raise ForbiddenError("That partner belongs to another agency.")
-    keys = keystore.key_set_current(partner.partner)
+    partner = Partner.objects.select_for_update().select_related("partner").get(pk=partner.pk)
+    keys = selectors.partner_keys_latest(partner=partner)
     if keys is None:
         raise CasebridgeError("The partner has no valid keys on record; import its current agency card first.")
     if _fingerprint_normal(signing_fingerprint) != _fingerprint_normal(keys.signing_fingerprint):
@@ -187,15 +214,35 @@ def partner_verify(*, acting_user, partner: Partner, signing_fingerprint: str) -
     partner.state = Partner.State.VERIFIED
     partner.verified_at = timezone.now()
     partner.verified_by = acting_user
-    partner.save(update_fields=["state", "verified_at", "verified_by"])
+    partner.verified_signing_key_id = keys.signing_key_id
+    partner.verified_encryption_key_id = keys.encryption_key_id
+    fields = ["state", "verified_at", "verified_by", "verified_signing_key_id", "verified_encryption_key_id"]
+    if not partner.partner.hosted_here:
+        partner.node_url = _card_node_url(keys) or partner.node_url
+        fields.append("node_url")
+    partner.save(update_fields=fields)
     audit_record(
         action=Action.PARTNER_VERIFY,
         actor=actor_for_user(acting_user),
         object_type="partner",
         object_id=partner.pk,
-        details={"partner": partner.partner.code, "signing_fingerprint": keys.signing_fingerprint},
+        details={
+            "partner": partner.partner.code,
+            "signing_fingerprint": keys.signing_fingerprint,
+            "signing_key_id": keys.signing_key_id,
+            "encryption_key_id": keys.encryption_key_id,
+            "node_url": partner.node_url,
+        },
     )
     return partner
+
+
+def _card_node_url(key_set: AgencyKeySet) -> str:
+    """The node URL in the (already verified) card a key set came from."""
+    try:
+        return str(key_set.card["card"]["agency"]["node_url"])
+    except (KeyError, TypeError):
+        return ""
 
 
 @transaction.atomic
@@ -331,9 +378,13 @@ def share_enqueue(
         signing = keystore.signing_private(key_set)
         bundles = []
         for partner in partners:
-            recipient_keys = keystore.key_set_current(partner.partner)
+            # Only keys this agency verified: never a card another local agency imported (C1).
+            recipient_keys = selectors.partner_keys_current(partner=partner)
             if recipient_keys is None:
-                raise ShareRefused(f"{partner.partner.code} has no valid keys on record.")
+                raise ShareRefused(
+                    f"{partner.partner.code} has no verified, valid keys on record: import its current card "
+                    "and compare the fingerprint again."
+                )
             sequence = _next_sequence(sender.code, partner.partner.code)
             handle = tempfile.NamedTemporaryFile(dir=bundle_dir(), suffix=".cbb", delete=False)
             with handle:

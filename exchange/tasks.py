@@ -32,3 +32,11 @@ def witness_all_task() -> int:
     from exchange.witness import witness_all
 
     return witness_all()
+
+
+@shared_task(name="exchange.tasks.quarantine_expire_task", ignore_result=True)
+def quarantine_expire_task() -> dict[str, int]:
+    """Expire the quarantine: old rejected bundles lose their file, then their row (L2)."""
+    from exchange.inbox import quarantine_expire
+
+    return quarantine_expire()

@@ -166,15 +166,18 @@ def partner_view(request: HttpRequest, partner_id: int) -> HttpResponse:
                     return redirect("exchange-partner", partner_id=partner.pk)
         except CasebridgeError as exc:
             messages.error(request, exc.message)
-    from exchange import keystore
-
+    # What this agency trusts (the keys it verified) and, apart from it, the newest card it imported:
+    # never keys another local agency imported (C1).
+    trusted = selectors.partner_keys_current(partner=partner)
+    latest = selectors.partner_keys_latest(partner=partner)
     return render(
         request,
         "exchange/partner.html",
         {
             "partner": partner,
             "agreement": agreement,
-            "keys": keystore.key_set_current(partner.partner),
+            "keys": trusted or latest,
+            "pending_keys": latest if trusted is not None and latest is not None and latest.pk != trusted.pk else None,
             "is_admin": is_admin,
             "fingerprint_form": fingerprint_form,
             "agreement_form": agreement_form,

@@ -179,7 +179,8 @@ def witness_request(*, partner: Partner) -> AuditCosignature | None:
     if latest is None or partner.partner.hosted_here or partner.outbound_token_wrapped is None:
         return None
     token = keystore.unwrap(bytes(partner.outbound_token_wrapped), key_id=f"partner-token-{partner.pk}").decode()
-    base = partner.partner.node_url.rstrip("/") + "/api/v1/exchange/witness"
+    # The URL of the card this agency verified, not the agency row all local agencies share (C1).
+    base = partner.node_url.rstrip("/") + "/api/v1/exchange/witness"
     state = _get_json(f"{base}?origin={urllib.request.quote(settings.AUDIT_ORIGIN)}", token)
     old_size = int(state.get("last_size", 0))
     if old_size > latest.size:

@@ -345,7 +345,7 @@ def test_remote_partner_down_means_retry_with_backoff(adam, alice, agency_a, nsp
     partner_verify(
         acting_user=adam,
         partner=partner,
-        signing_fingerprint=AgencyKeySet.objects.get(agency=remote).signing_fingerprint,
+        signing_fingerprint=AgencyKeySet.objects.get(agency=remote, owner__isnull=True).signing_fingerprint,
     )
     SharingAgreement.objects.filter(partner=partner).update(
         data_types=["hashset"], max_tlp="AMBER", requires_approval=False

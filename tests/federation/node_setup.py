@@ -103,7 +103,7 @@ def op_partner_add(*, card: dict, signing_fingerprint: str, data_types: list[str
     return {
         "partner_id": partner.pk,
         "partner_code": partner.partner.code,
-        "node_url": partner.partner.node_url,
+        "node_url": partner.node_url,
         "token": token,
     }
 

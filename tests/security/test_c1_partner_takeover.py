@@ -1,0 +1,251 @@
+"""C1 (issue 13): one agency's admin must not take over another agency's verified partner.
+
+The demo-node story: NSP (admin adam) and RNP (admin carl) are hosted on one node. adam imports a
+self-made card for DE-BKA; carl imports DE-BKA's genuine card and verifies its fingerprint by phone;
+adam imports a second self-made DE-BKA card, valid from now. Before the fix RNP's partner stayed
+"verified" but showed, sealed to and delivered to the attacker's card, and a bundle signed with the
+forged key, pushed with a token adam issued on his own unverified DE-BKA row, was applied at RNP.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from audit.capture import SYSTEM_ACTOR
+from audit.integrator import audit_integrate
+from audit.models import AuditEntry
+from casebridge.errors import CasebridgeError
+from exchange import keystore, selectors
+from exchange.inbox import inbox_receive
+from exchange.models import Bundle, Partner
+from exchange.services import (
+    ShareRefused,
+    agreement_set,
+    keys_ensure,
+    partner_add_from_card,
+    partner_outbound_token_set,
+    partner_token_issue,
+    partner_verify,
+    share_enqueue,
+)
+from tests.conftest import login_verified
+from tests.security.conftest import make_card
+
+GENUINE_URL = "https://casebridge.bka.example"
+EVIL_URL = "https://evil.example"
+CRAFTED = b'{"hashset": {"name": "crafted", "version": 1, "scheme": "vic_us"}}\n'
+
+
+def _entries(action: str) -> list[dict]:
+    audit_integrate()
+    return [json.loads(row.canonical) for row in AuditEntry.objects.filter(action=action).order_by("index")]
+
+
+def _share(sender, code: str = "DE-BKA") -> Bundle:
+    return share_enqueue(
+        actor=SYSTEM_ACTOR, sender=sender, recipient_codes=[code], kind="hashset.delta", payload=CRAFTED,
+        tlp="GREEN", summary="test share",
+    )[0]  # fmt: skip
+
+
+def _push(api_client, token: str, data: bytes):
+    return api_client.post(
+        "/api/v1/exchange/inbox", data=data, content_type="application/octet-stream",
+        HTTP_AUTHORIZATION=f"Partner {token}",
+    )  # fmt: skip
+
+
+def _own_encryption_public(agency):
+    return keystore.encryption_public(keys_ensure(agency=agency))
+
+
+@pytest.fixture
+def takeover(adam, carl, agency_a, agency_b):
+    """The attack, step by step, as the finding describes it. Returns the cards involved."""
+    keys_ensure(agency=agency_a)
+    keys_ensure(agency=agency_b)
+    forged_old = make_card(code="DE-BKA", node_url=EVIL_URL, valid_from=datetime.now(UTC) - timedelta(days=30))
+    partner_add_from_card(acting_user=adam, card_document=forged_old.card)
+    genuine = make_card(code="DE-BKA", node_url=GENUINE_URL, valid_from=datetime.now(UTC) - timedelta(days=2))
+    victim = partner_add_from_card(acting_user=carl, card_document=genuine.card)
+    victim = partner_verify(acting_user=carl, partner=victim, signing_fingerprint=genuine.signing_fingerprint)
+    agreement_set(acting_user=carl, partner=victim, data_types=["hashset", "lead"], max_tlp="AMBER",
+                  requires_approval=False)  # fmt: skip
+    forged_now = make_card(code="DE-BKA", node_url=EVIL_URL)
+    attacker_row = partner_add_from_card(acting_user=adam, card_document=forged_now.card)
+    return {"genuine": genuine, "forged_old": forged_old, "forged_now": forged_now,
+            "victim": victim, "attacker_row": attacker_row}  # fmt: skip
+
+
+def test_c1_victim_partner_stays_bound_to_the_card_it_verified(takeover, client, carl):
+    victim = Partner.objects.get(pk=takeover["victim"].pk)
+    genuine = takeover["genuine"]
+    assert victim.state == Partner.State.VERIFIED
+    assert (victim.verified_signing_key_id, victim.verified_encryption_key_id) == (
+        genuine.signing_key_id,
+        genuine.encryption_key_id,
+    )
+    assert victim.node_url == GENUINE_URL
+    # Only RNP's own anchors are RNP's: the cards NSP imported are not even candidates.
+    on_record = set(selectors.partner_key_sets_on_record(partner=victim).values_list("signing_key_id", flat=True))
+    assert on_record == {genuine.signing_key_id}
+    assert selectors.partner_keys_current(partner=victim).signing_key_id == genuine.signing_key_id
+
+    login_verified(client, carl)
+    page = client.get(f"/exchange/partners/{victim.pk}/").content.decode()
+    assert genuine.signing_fingerprint in page and GENUINE_URL in page
+    for forged in (takeover["forged_old"], takeover["forged_now"]):
+        assert forged.signing_fingerprint not in page
+    assert EVIL_URL not in page
+
+
+def test_c1_victim_share_is_sealed_to_the_genuine_key_and_delivered_to_the_genuine_url(
+    takeover, carl, agency_b, monkeypatch, settings
+):
+    genuine = takeover["genuine"]
+    bundle = _share(agency_b)
+    entry = bundle.header["recipients"][0]
+    assert entry["agency"] == "DE-BKA" and entry["encryption_key_id"] == genuine.encryption_key_id
+
+    from exchange import delivery
+
+    partner_outbound_token_set(acting_user=carl, partner=takeover["victim"], token="cbp_genuine")
+    called = []
+
+    def fake_call(request, *, timeout, limit):
+        called.append((request.full_url, request.headers.get("Authorization")))
+        return b'{"state": "applied"}'
+
+    monkeypatch.setattr(delivery.outbound, "call", fake_call)
+    outcome = delivery.outbox_deliver(bundle.pk)
+    assert outcome.state == "applied"
+    assert called == [(f"{GENUINE_URL}/api/v1/exchange/inbox", "Partner cbp_genuine")]
+
+
+def test_c1_bundle_signed_with_a_forged_key_is_refused_at_the_victim(takeover, agency_b):
+    data = takeover["forged_now"].seal(recipient_code="RNP", recipient_keys=_own_encryption_public(agency_b))
+    result = inbox_receive(src=io.BytesIO(data), via="test")
+    assert result.state == "rejected" and result.code == "unknown_key"
+    assert not Bundle.objects.filter(direction="in", recipient_code="RNP", state="applied").exists()
+
+
+def test_c1_forged_push_with_the_attackers_token_is_refused_and_audited(takeover, api_client, adam, agency_b):
+    token = partner_token_issue(acting_user=adam, partner=takeover["attacker_row"])
+    data = takeover["forged_now"].seal(recipient_code="RNP", recipient_keys=_own_encryption_public(agency_b))
+
+    # Issued on NSP's unverified DE-BKA row: the token opens nothing.
+    refused = _push(api_client, token, data)
+    assert refused.status_code == 403
+    assert refused["Content-Type"].startswith("application/problem+json")
+    denied = _entries("access.denied")
+    assert denied and denied[-1]["agency"] == "NSP" and "unverified" in denied[-1]["reason"]
+
+    # Even once NSP "verifies" its own forged card, its token reaches NSP only, never RNP.
+    partner_verify(acting_user=adam, partner=takeover["attacker_row"],
+                   signing_fingerprint=takeover["forged_now"].signing_fingerprint)  # fmt: skip
+    pushed = _push(api_client, token, data)
+    assert pushed.status_code == 422 and pushed.json()["code"] == "not_recipient"
+    assert not Bundle.objects.filter(direction="in", recipient_code="RNP").exclude(state="quarantined").exists()
+    rejected = [e for e in _entries("bundle.reject") if e["agency"] == "RNP"]
+    assert rejected and rejected[-1]["outcome"] == "failure" and "not_recipient" in rejected[-1]["reason"]
+    assert not _entries("bundle.apply")
+
+
+def test_c1_rekeyed_genuine_card_stays_unusable_until_verified_again(takeover, carl, agency_b):
+    victim = takeover["victim"]
+    rekeyed = make_card(code="DE-BKA", node_url=GENUINE_URL)
+    victim = partner_add_from_card(acting_user=carl, card_document=rekeyed.card)
+    assert victim.state == Partner.State.UNVERIFIED
+    assert victim.verified_signing_key_id == "" and selectors.partner_keys_current(partner=victim) is None
+    with pytest.raises(ShareRefused, match="not verified"):
+        _share(agency_b)
+    for card in (rekeyed, takeover["genuine"]):  # neither the new keys nor (now) the old ones are accepted
+        data = card.seal(recipient_code="RNP", recipient_keys=_own_encryption_public(agency_b))
+        assert inbox_receive(src=io.BytesIO(data), via="test").code == "unverified_partner"
+
+    partner_verify(acting_user=carl, partner=victim, signing_fingerprint=rekeyed.signing_fingerprint)
+    assert _share(agency_b).header["recipients"][0]["encryption_key_id"] == rekeyed.encryption_key_id
+    data = rekeyed.seal(recipient_code="RNP", recipient_keys=_own_encryption_public(agency_b))
+    assert inbox_receive(src=io.BytesIO(data), via="test").state == "applied"
+    # The keys verified before the re-key are not trusted any more.
+    old = takeover["genuine"].seal(recipient_code="RNP", recipient_keys=_own_encryption_public(agency_b), sequence=2)
+    assert inbox_receive(src=io.BytesIO(old), via="test").code == "unknown_key"
+
+
+def test_c1_card_pairing_known_signing_keys_with_other_encryption_keys_is_refused(takeover, carl):
+    genuine = takeover["genuine"]
+    from exchange.keys import AgencyCard, EncryptionPrivateKeys, card_sign
+
+    card = AgencyCard(
+        name="Bundeskriminalamt", code="DE-BKA", country="DE", node_url=EVIL_URL,
+        signing_keys=genuine.signing.public_keys(), encryption_keys=EncryptionPrivateKeys.generate().public_keys(),
+        valid_from=datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=1),
+        valid_until=datetime.now(UTC).replace(microsecond=0) + timedelta(days=30),
+    )  # fmt: skip
+    with pytest.raises(CasebridgeError, match="other keys"):
+        partner_add_from_card(acting_user=carl, card_document=card_sign(card, genuine.signing))
+    assert Partner.objects.get(pk=takeover["victim"].pk).node_url == GENUINE_URL
+
+
+def test_c1_partner_token_is_bound_to_the_agency_that_issued_it(adam, carl, agency_a, agency_b, api_client):
+    keys_ensure(agency=agency_a)
+    keys_ensure(agency=agency_b)
+    genuine = make_card(code="DE-BKA", node_url=GENUINE_URL)
+    rows = {}
+    for admin in (adam, carl):  # both agencies genuinely verify DE-BKA
+        row = partner_add_from_card(acting_user=admin, card_document=genuine.card)
+        partner_verify(acting_user=admin, partner=row, signing_fingerprint=genuine.signing_fingerprint)
+        agreement_set(acting_user=admin, partner=row, data_types=["hashset"], max_tlp="AMBER", requires_approval=False)
+        rows[admin.username] = row
+    nsp_token = partner_token_issue(acting_user=adam, partner=rows["adam"])
+    rnp_token = partner_token_issue(acting_user=carl, partner=rows["carl"])
+    to_rnp = genuine.seal(recipient_code="RNP", recipient_keys=_own_encryption_public(agency_b))
+
+    wrong = _push(api_client, nsp_token, to_rnp)  # NSP's token on a bundle for RNP
+    assert wrong.status_code == 422 and wrong.json()["code"] == "not_recipient"
+    assert not Bundle.objects.filter(direction="in", recipient_code="RNP").exclude(state="quarantined").exists()
+    right = _push(api_client, rnp_token, to_rnp)
+    assert right.status_code == 202 and right.json()["state"] == "applied"
+
+    # And only from that partner as sender: RNP's own (genuine) bundle cannot ride on DE-BKA's token.
+    from tests.exchange.conftest import craft
+
+    relayed = _push(api_client, nsp_token, craft(sender=agency_b, recipient=agency_a))
+    assert relayed.status_code == 422 and relayed.json()["code"] == "unknown_sender"
+
+
+@pytest.mark.parametrize("state", [Partner.State.UNVERIFIED, Partner.State.SUSPENDED])
+def test_c1_tokens_of_unverified_or_suspended_partnerships_are_refused(
+    state, partnership, carl, agency_a, agency_b, api_client
+):
+    from tests.exchange.conftest import craft
+
+    _, b_to_a = partnership
+    token = partner_token_issue(acting_user=carl, partner=b_to_a)
+    auth = {"HTTP_AUTHORIZATION": f"Partner {token}"}
+    assert api_client.get("/api/v1/exchange/feed", {"after": 0}, **auth).status_code == 200  # verified: open
+    Partner.objects.filter(pk=b_to_a.pk).update(state=state)
+    data = craft(sender=agency_a, recipient=agency_b)
+
+    answers = {
+        "inbox": _push(api_client, token, data),
+        "feed": api_client.get("/api/v1/exchange/feed", {"after": 0}, **auth),
+        "download": api_client.get("/api/v1/exchange/bundles/00000000-0000-0000-0000-000000000000", **auth),
+    }
+    for name, answer in answers.items():
+        assert answer.status_code == 403, name
+        assert answer["Content-Type"].startswith("application/problem+json"), name
+    # The witness endpoint (exchange/witness.py) is refused by the same authentication.
+    assert api_client.get("/api/v1/exchange/witness", {"origin": "x"}, **auth).status_code == 403
+    denied = [e for e in _entries("access.denied") if e["agency"] == "RNP" and state in e["reason"]]
+    assert len(denied) == 4
+    assert not Bundle.objects.filter(direction="in").exists()  # nothing read, nothing kept
+
+
+def test_c1_unknown_token_is_still_401(db, api_client):
+    answer = api_client.get("/api/v1/exchange/feed", HTTP_AUTHORIZATION="Partner cbp_nope")
+    assert answer.status_code == 401
