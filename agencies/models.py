@@ -51,6 +51,25 @@ class Membership(models.Model):
         return f"{self.user} @ {self.agency.code} ({self.role})"
 
 
+class NodeAuditor(models.Model):
+    """A node-level auditor: reads the entries of no agency (failed logins of unknown users, witness
+    cosigning, rejected bundles addressed to no agency here) and the tree, never an agency's entries.
+
+    Deliberately not a `Role`: a role is held inside one agency, and this user belongs to none. A user
+    with a membership is never a node auditor (the membership wins), so an operator who adds this
+    row to an agency's member gains that member nothing.
+    """
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="node_auditor")
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "node auditor"
+
+    def __str__(self) -> str:
+        return f"node auditor {self.user}"
+
+
 class ApiToken(models.Model):
     """A personal API token: only its SHA-256 is stored; the secret is shown once at creation."""
 

@@ -15,6 +15,23 @@ def membership_of(user):
     return getattr(user, "membership", None) if user and user.is_authenticated else None
 
 
+def is_node_auditor(user) -> bool:
+    """A node-level auditor (`NodeAuditor`), who belongs to no agency. A member of an agency never is."""
+    if not user or not user.is_authenticated or membership_of(user) is not None:
+        return False
+    return getattr(user, "node_auditor", None) is not None
+
+
+def audit_scope_of(user) -> str | None:
+    """Whose audit entries `user` may read: its agency's code (an agency's auditor), "" (the node
+    auditor: entries of no agency), or None (not an auditor). The rule itself is
+    `audit.selectors.audit_scope`."""
+    membership = membership_of(user)
+    if membership is not None:
+        return membership.agency.code if membership.role == Role.AUDITOR else None
+    return "" if is_node_auditor(user) else None
+
+
 def has_role(user, *roles: str) -> bool:
     membership = membership_of(user)
     return membership is not None and membership.role in roles

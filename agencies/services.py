@@ -15,7 +15,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from agencies.models import Agency, ApiToken, LoginThrottle, Membership, Role
+from agencies.models import Agency, ApiToken, LoginThrottle, Membership, NodeAuditor, Role
 from audit.actions import Action, Outcome
 from audit.capture import Actor, actor_for_user, audit_record
 from casebridge.errors import CasebridgeError, ForbiddenError
@@ -256,6 +256,39 @@ def user_mfa_reset(*, acting_user, user) -> int:
         details={"devices_removed": removed},
     )
     return removed
+
+
+@transaction.atomic
+def node_auditor_create(*, actor: Actor, username: str, email: str = "", password: str | None = None) -> NewUser:
+    """Operator action (`manage.py node_auditor_create`, or Django admin): a user of no agency who
+    reads the node-level audit entries and the tree (audit.selectors.audit_scope). Returns the user
+    and its initial password; MFA is enrolled at the first login like anyone's."""
+    username = username.strip()
+    if not username:
+        raise CasebridgeError("A username is required.")
+    if User.objects.filter(username__iexact=username).exists():
+        raise CasebridgeError(f"The username {username!r} is taken.")
+    initial = password or secrets.token_urlsafe(15)
+    candidate = User(username=username, email=email)
+    try:
+        validate_password(initial, candidate)
+    except ValidationError as exc:
+        raise CasebridgeError("The password is too weak: " + " ".join(exc.messages)) from None
+    candidate.set_password(initial)
+    try:
+        candidate.save()
+    except IntegrityError:
+        raise CasebridgeError(f"The username {username!r} is taken.") from None
+    NodeAuditor.objects.create(user=candidate)
+    audit_record(
+        action=Action.USER_CREATE,
+        actor=actor,
+        agency="",  # a node-level account: the node auditor's own entry, no agency's
+        object_type="user",
+        object_id=candidate.pk,
+        details={"username": username, "role": "node_auditor"},
+    )
+    return NewUser(user=candidate, password=initial)
 
 
 @transaction.atomic

@@ -11,7 +11,8 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from agencies.models import Role
-from agencies.permissions import role_permission
+from agencies.permissions import IsAgencyMemberOrNodeAuditor, role_permission
+from agencies.selectors import audit_scope_of
 from audit import selectors, services
 from casebridge.errors import CasebridgeError, NotFoundError
 
@@ -23,6 +24,8 @@ class Base64Field(serializers.Field):
 
 
 class CheckpointView(APIView):
+    permission_classes = [IsAgencyMemberOrNodeAuditor]
+
     class CheckpointSerializer(serializers.Serializer):
         size = serializers.IntegerField()
         root_hash = Base64Field(help_text="base64 SHA-256 root (RFC 9162)")
@@ -38,6 +41,8 @@ class CheckpointView(APIView):
 
 
 class InclusionProofView(APIView):
+    permission_classes = [IsAgencyMemberOrNodeAuditor]
+
     class InclusionProofSerializer(serializers.Serializer):
         index = serializers.IntegerField()
         tree_size = serializers.IntegerField()
@@ -60,6 +65,8 @@ class InclusionProofView(APIView):
 
 
 class ConsistencyProofView(APIView):
+    permission_classes = [IsAgencyMemberOrNodeAuditor]
+
     class ConsistencyProofSerializer(serializers.Serializer):
         first = serializers.IntegerField()
         second = serializers.IntegerField()
@@ -76,7 +83,7 @@ class ConsistencyProofView(APIView):
 
 
 class EntryView(APIView):
-    permission_classes = [role_permission(Role.AUDITOR)]
+    permission_classes = [role_permission(Role.AUDITOR, node_auditor=True)]
 
     class AuditEntrySerializer(serializers.Serializer):
         index = serializers.IntegerField()
@@ -88,7 +95,7 @@ class EntryView(APIView):
     def get(self, request, index: int):
         import json
 
-        entry = selectors.audit_entry_get(index=index, agency_code=request.user.membership.agency.code)
+        entry = selectors.audit_entry_get(index=index, scope=audit_scope_of(request.user))
         services.audit_view_record(acting_user=request.user, what="audit_entry", object_id=index)
         data = {
             "index": entry.index,

@@ -46,11 +46,17 @@ def actor_for_user(user: Any, *, auth: str = "") -> Actor:
     if user is None or not getattr(user, "is_authenticated", False):
         return Actor(type="anonymous", auth=auth)
     membership = getattr(user, "membership", None)
+    if membership is not None:
+        role = membership.role
+    elif getattr(user, "node_auditor", None) is not None:
+        role = "node_auditor"  # agencies.models.NodeAuditor: belongs to no agency
+    else:
+        role = "operator" if user.is_superuser else ""
     return Actor(
         type="user",
         id=str(user.pk),
         name=user.get_username(),
-        role=membership.role if membership else ("operator" if user.is_superuser else ""),
+        role=role,
         auth=auth or getattr(user, "_casebridge_auth", "") or "session",
         agency=membership.agency.code if membership else "",
     )

@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Q, QuerySet
 from django.db.models.functions import TruncHour
 from django.utils import timezone
 
 from audit import merkle
+from audit.actions import Action
 from audit.integrator import stored_nodes, tree_size
 from audit.models import AuditCheckpoint, AuditCosignature, AuditEntry, AuditPending
 from casebridge.errors import CasebridgeError, NotFoundError
@@ -27,15 +28,27 @@ class AuditFilters:
     outcome: str = ""
 
 
-def audit_scope(entries: QuerySet[AuditEntry], agency_code: str | None) -> QuerySet[AuditEntry]:
-    """An agency's auditors see its own entries and node-level ones (no agency), not other agencies'."""
-    if agency_code is None:
-        return entries
-    return entries.filter(agency_code__in=[agency_code, ""])
+# Who sees which entries (docs/audit-log.md, "Who sees which entries"). An entry that concerns one
+# agency carries that agency's code, decided where it is written (a known user's failed login, a
+# bundle rejected that was addressed to an agency hosted here, a share, a lookup). Entries of no
+# agency are the node's own: failed logins of unknown users with their source addresses, witness
+# cosigning, bundles rejected that were addressed to no agency here, the integrator and verifier
+# run by the operator. They are for the node auditor only, except the log's own key hand-overs,
+# which every auditor needs to pin the keys its checkpoints are signed with.
+NODE_SCOPE = ""
+NODE_ENTRIES_FOR_EVERY_AGENCY = (Action.AUDIT_KEY_ROTATED.value,)
 
 
-def audit_entries(*, filters: AuditFilters, agency_code: str | None = None) -> QuerySet[AuditEntry]:
-    entries = audit_scope(AuditEntry.objects.defer("canonical", "leaf_hash").order_by("-index"), agency_code)
+def audit_scope(entries: QuerySet[AuditEntry], scope: str) -> QuerySet[AuditEntry]:
+    """The entries a viewer of `scope` may read: an agency code (that agency's auditors) or
+    `NODE_SCOPE` (the node auditor). `agencies.selectors.audit_scope_of` gives a user's scope."""
+    if scope == NODE_SCOPE:
+        return entries.filter(agency_code="")
+    return entries.filter(Q(agency_code=scope) | Q(agency_code="", action__in=NODE_ENTRIES_FOR_EVERY_AGENCY))
+
+
+def audit_entries(*, filters: AuditFilters, scope: str) -> QuerySet[AuditEntry]:
+    entries = audit_scope(AuditEntry.objects.defer("canonical", "leaf_hash").order_by("-index"), scope)
     if filters.time_from:
         entries = entries.filter(time__gte=filters.time_from)
     if filters.time_to:
@@ -58,10 +71,11 @@ def audit_entries(*, filters: AuditFilters, agency_code: str | None = None) -> Q
     return entries
 
 
-def audit_entry_get(*, index: int, agency_code: str | None = None) -> AuditEntry:
-    entry = audit_scope(AuditEntry.objects.filter(index=index), agency_code).first()
+def audit_entry_get(*, index: int, scope: str) -> AuditEntry:
+    """One entry in the viewer's scope; another's is "not found", exactly like one that does not exist."""
+    entry = audit_scope(AuditEntry.objects.filter(index=index), scope).first()
     if entry is None:
-        raise NotFoundError(f"There is no audit entry {index} (yet): the tree has {tree_size()} entries.")
+        raise NotFoundError(f"There is no audit entry {index} for you.")
     return entry
 
 
@@ -109,12 +123,13 @@ def consistency_proof(*, first: int, second: int) -> dict:
 FAMILIES = ["auth", "case", "evidence", "lead", "hashset", "hash", "bundle", "audit", "user", "access"]
 
 
-def activity_by_family(*, hours: int = 48, now: datetime | None = None) -> dict:
-    """Counts per hour and action family over the last `hours`, for the auditor's activity chart."""
+def activity_by_family(*, scope: str, hours: int = 48, now: datetime | None = None) -> dict:
+    """Counts per hour and action family over the last `hours` of the entries the viewer of `scope`
+    may read, for the auditor's activity chart (a count of others' entries would tell their activity)."""
     now = now or timezone.now()
     start = (now - timedelta(hours=hours)).replace(minute=0, second=0, microsecond=0)
     rows = (
-        AuditEntry.objects.filter(time__gte=start)
+        audit_scope(AuditEntry.objects.filter(time__gte=start), scope)
         .annotate(hour=TruncHour("time"))
         .values("hour", "action")
         .annotate(n=Count("index"))

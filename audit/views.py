@@ -13,6 +13,7 @@ from django.views.decorators.http import require_http_methods
 
 from agencies.decorators import member_required
 from agencies.models import Role
+from agencies.selectors import audit_scope_of
 from audit import selectors, services
 from audit.charts import activity_chart
 from audit.forms import AuditFilterForm
@@ -23,18 +24,27 @@ from casebridge.errors import CasebridgeError
 EXPORT_LIMIT = 50_000
 
 
-def _agency(request: HttpRequest) -> str:
-    return request.user.membership.agency.code
+def _scope(request: HttpRequest) -> str:
+    """The viewer's scope (its agency's code, or the node auditor's); the guard let only auditors in."""
+    scope = audit_scope_of(request.user)
+    if scope is None:  # unreachable behind auditor_required; never fall back to a wider scope
+        raise Http404("No such page")
+    return scope
+
+
+# Agencies' auditors and the node auditor; `audit_scope` decides which entries each one reads.
+auditor_required = member_required(Role.AUDITOR, node_auditor=True)
 
 
 def _b64(value: bytes) -> str:
     return base64.b64encode(value).decode()
 
 
-@member_required(Role.AUDITOR)
+@auditor_required
 def audit_log_view(request: HttpRequest) -> HttpResponse:
     form = AuditFilterForm(request.GET or None)
-    entries = selectors.audit_entries(filters=form.filters(), agency_code=_agency(request))
+    scope = _scope(request)
+    entries = selectors.audit_entries(filters=form.filters(), scope=scope)
     page = Paginator(entries, 50).get_page(request.GET.get("page"))
     services.audit_view_record(
         acting_user=request.user, what="audit_log", details={"filters": form.active(), "page": page.number}
@@ -46,16 +56,16 @@ def audit_log_view(request: HttpRequest) -> HttpResponse:
             "form": form,
             "page": page,
             "overview": selectors.audit_overview(),
-            "chart": activity_chart(selectors.activity_by_family(hours=48)),
+            "chart": activity_chart(selectors.activity_by_family(scope=scope, hours=48)),
             "query": request.GET.urlencode(),
         },
     )
 
 
-@member_required(Role.AUDITOR)
+@auditor_required
 def audit_entry_view(request: HttpRequest, index: int) -> HttpResponse:
     try:
-        entry = selectors.audit_entry_get(index=index, agency_code=_agency(request))
+        entry = selectors.audit_entry_get(index=index, scope=_scope(request))
     except CasebridgeError:
         raise Http404("No such entry") from None
     proof = None
@@ -81,7 +91,7 @@ def audit_entry_view(request: HttpRequest, index: int) -> HttpResponse:
     )
 
 
-@member_required(Role.AUDITOR)
+@auditor_required
 def audit_checkpoint_view(request: HttpRequest) -> HttpResponse:
     latest = selectors.checkpoint_latest()
     services.audit_view_record(
@@ -98,14 +108,14 @@ def audit_checkpoint_view(request: HttpRequest) -> HttpResponse:
     )
 
 
-@member_required(Role.AUDITOR)
+@auditor_required
 def audit_export_view(request: HttpRequest) -> HttpResponse:
     """A filtered range as JSON: each entry with its inclusion proof against the latest checkpoint."""
     form = AuditFilterForm(request.GET or None)
     latest = selectors.checkpoint_latest()
     if latest is None:
         return render(request, "audit/empty_export.html", status=409)
-    entries = selectors.audit_entries(filters=form.filters(), agency_code=_agency(request))
+    entries = selectors.audit_entries(filters=form.filters(), scope=_scope(request))
     entries = entries.filter(index__lt=latest.size)
     entries = entries.defer(None).order_by("index")[:EXPORT_LIMIT]
     records = []
@@ -135,7 +145,7 @@ def audit_export_view(request: HttpRequest) -> HttpResponse:
     return response
 
 
-@member_required(Role.AUDITOR)
+@auditor_required
 @require_http_methods(["GET", "POST"])
 def audit_verify_view(request: HttpRequest) -> HttpResponse:
     result = None

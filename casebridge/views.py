@@ -7,17 +7,20 @@ import logging
 from django.conf import settings
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
 
 from agencies.decorators import member_required
+from agencies.selectors import membership_of
 from casebridge.dashboard import dashboard_context
 
 logger = logging.getLogger(__name__)
 
 
-@member_required()
+@member_required(node_auditor=True)
 def dashboard_view(request: HttpRequest) -> HttpResponse:
+    if membership_of(request.user) is None:  # the node auditor: its one job is the node's log
+        return redirect("audit-log")
     return render(request, "dashboard.html", dashboard_context(user=request.user))
 
 
