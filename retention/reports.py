@@ -2,7 +2,8 @@
 a period, and the reviews, erasures and legal holds done in it, with what is overdue now.
 
 Built from the audit log itself (integrated entries of the auditor's agency), so every number can
-be traced to the entries it counts. Exported as CSV (cells that a spreadsheet would run as a
+be traced to the entries it counts; a `bundle.send` counts as a disclosure only once the outbox
+says its bundle was delivered (see DISCLOSURE_ACTIONS). Exported as CSV (cells that a spreadsheet would run as a
 formula are neutralised) and as a printable HTML page.
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import uuid
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -20,6 +22,7 @@ from django.utils import timezone
 from agencies.models import Agency
 from audit.actions import Action
 from audit.models import AuditEntry
+from exchange.models import Bundle
 from retention import selectors
 
 # Reads of data: what was looked at, searched or listed.
@@ -38,15 +41,18 @@ CONSULTATION_ACTIONS = (
     Action.RETENTION_QUEUE_VIEW,
     Action.RETENTION_REPORT,
 )
-# Data leaving the agency or its database: exports, shares, bundles to partners.
+# Data leaving the agency's database. A disclosure to a partner is a bundle that left the node:
+# counted once per bundle and recipient, from the `bundle.send` entry of an outgoing bundle that
+# was delivered (delivered or applied on the recipient's side) or from the partner's `bundle.pull`
+# of it, whichever comes first. A share request or approval is a decision, not a disclosure: a
+# refused or still pending one sent nothing, and an approved one is counted by its bundles.
+# Exports are files taken out of the database by the agency's own users (no recipient).
+BUNDLE_DISCLOSURE_ACTIONS = (Action.BUNDLE_SEND, Action.BUNDLE_PULL)
 DISCLOSURE_ACTIONS = (
     Action.CASE_EXPORT,
     Action.HASHSET_EXPORT,
     Action.AUDIT_EXPORT,
-    Action.SHARE_REQUEST,
-    Action.SHARE_APPROVE,
-    Action.BUNDLE_SEND,
-    Action.BUNDLE_PULL,
+    *BUNDLE_DISCLOSURE_ACTIONS,
 )
 # Partner nodes' machine access to this agency's inbox, under a sharing agreement.
 PARTNER_ACTIONS = (Action.BUNDLE_RECEIVE, Action.BUNDLE_APPLY)
@@ -111,6 +117,25 @@ def _by(counts: dict[str, Counter]) -> list[tuple[str, int, int, int]]:
     )
 
 
+_BUNDLE_DISCLOSURES = {str(a.value) for a in BUNDLE_DISCLOSURE_ACTIONS}
+_LEFT_THE_NODE = (Bundle.State.DELIVERED, Bundle.State.APPLIED)
+
+
+def _delivered_bundles(*, agency: Agency, entries) -> set[tuple[str, str]]:
+    """(bundle id, recipient) of the agency's outgoing bundles named by `bundle.send` entries among
+    `entries` that were delivered: what the report counts as having left the node."""
+    ids = set()
+    for object_id in entries.filter(action=Action.BUNDLE_SEND.value).values_list("object_id", flat=True):
+        try:
+            ids.add(uuid.UUID(object_id))
+        except ValueError:
+            continue  # not a bundle id: nothing of ours was delivered under it
+    rows = Bundle.objects.filter(
+        direction=Bundle.Direction.OUT, sender_code=agency.code, bundle_id__in=ids, state__in=_LEFT_THE_NODE
+    ).values_list("bundle_id", "recipient_code")
+    return {(str(bundle_id), recipient) for bundle_id, recipient in rows}
+
+
 def report_build(
     *, agency: Agency, time_from: datetime, time_to: datetime, now: datetime | None = None
 ) -> PurposeReport:
@@ -128,10 +153,19 @@ def report_build(
     by_recipient: Counter = Counter()
     reviews: Counter = Counter()
     erasures: Counter = Counter()
+    delivered = _delivered_bundles(agency=agency, entries=entries)
+    disclosed: set[tuple[str, str]] = set()
     for canonical in entries.values_list("canonical", flat=True).iterator(chunk_size=2000):
         entry = json.loads(canonical)
         action, outcome = entry["action"], entry["outcome"]
         details = entry.get("details") or {}
+        if action in _BUNDLE_DISCLOSURES:
+            # One per bundle and recipient, and only once it left the node (see DISCLOSURE_ACTIONS).
+            bundle = (str(entry["object"]["id"]), ", ".join(sorted(entry.get("recipients") or [])))
+            left = action == Action.BUNDLE_PULL or bundle in delivered
+            if outcome != "success" or not left or bundle in disclosed:
+                continue
+            disclosed.add(bundle)
         if action == Action.RETENTION_REVIEW:
             if outcome == "success":
                 reviews[(details.get("kind", ""), details.get("decision", ""), _actor_name(entry["actor"]))] += 1
