@@ -228,6 +228,26 @@ def op_lead_update(*, share_uid: str, status: str = "", clue: str = "") -> dict:
     return {"lead_id": lead.pk}
 
 
+def op_partner_import_as(*, agency_code: str, card: dict, signing_fingerprint: str = "") -> dict:
+    """The admin of `agency_code` (hosted here) imports a card, and verifies it when given a fingerprint."""
+    from exchange.services import partner_add_from_card, partner_verify
+
+    admin = _admin(agency_code)
+    partner = partner_add_from_card(acting_user=admin, card_document=card)
+    if signing_fingerprint:
+        partner = partner_verify(acting_user=admin, partner=partner, signing_fingerprint=signing_fingerprint)
+    return {"partner_id": partner.pk, "state": partner.state, "node_url": partner.node_url}
+
+
+def op_partner_token_issue_as(*, agency_code: str, partner_code: str) -> dict:
+    """The admin of `agency_code` issues a node token on its partner row for `partner_code`."""
+    from exchange.models import Partner
+    from exchange.services import partner_token_issue
+
+    partner = Partner.objects.get(agency__code=agency_code, partner__code=partner_code)
+    return {"token": partner_token_issue(acting_user=_admin(agency_code), partner=partner)}
+
+
 def op_kinds() -> list[str]:
     from exchange.kinds import kinds_all
 

@@ -249,3 +249,75 @@ def test_c1_tokens_of_unverified_or_suspended_partnerships_are_refused(
 def test_c1_unknown_token_is_still_401(db, api_client):
     answer = api_client.get("/api/v1/exchange/feed", HTTP_AUTHORIZATION="Partner cbp_nope")
     assert answer.status_code == 401
+
+
+# --- across real nodes: two hosted agencies on A, the partner DE-BKA on B ---------------------------
+
+
+@pytest.mark.federation
+def test_c1_trio_insider_cannot_take_over_a_partner_across_nodes(trio_federation):
+    """RNP's admin on node A forges DE-BKA (on node B) twice; NSP's lead still goes sealed to DE-BKA's
+    genuine key, to node B, and is applied there; the forged pushes to NSP are refused and audited."""
+    from exchange.keys import card_verify
+    from tests.federation.conftest import http, wait_until
+
+    a, b = trio_federation.a, trio_federation.b
+    evil_url = "http://127.0.0.1:9/"  # loopback is an allowed partner network here: it would be called
+    for valid_from in (datetime.now(UTC) - timedelta(days=30), None):
+        forged = make_card(code="DE-BKA", node_url=evil_url, valid_from=valid_from)
+        row = a.shell("partner_import_as", agency_code="RNP", card=forged.card)
+        assert row["state"] == "unverified"
+    nsp_row = a.sql(
+        "SELECT p.state, p.node_url, p.verified_encryption_key_id FROM exchange_partner p "
+        "JOIN agencies_agency s ON s.id = p.agency_id JOIN agencies_agency t ON t.id = p.partner_id "
+        "WHERE s.code = 'NSP' AND t.code = 'DE-BKA'"
+    )[0]
+    status, genuine_doc = http("GET", b.url("/api/v1/exchange/agencies/DE-BKA/card"))
+    assert status == 200
+    genuine = card_verify(genuine_doc)
+    assert nsp_row == {
+        "state": "verified",
+        "node_url": b.url(""),
+        "verified_encryption_key_id": genuine.encryption_keys.key_id,
+    }
+
+    shared = a.shell("lead_share", title="trio lead", clue="en", partner_codes=["DE-BKA"])
+    sent = wait_until(
+        lambda: a.sql(
+            "SELECT state, header FROM exchange_bundle WHERE direction = 'out' AND recipient_code = 'DE-BKA' "
+            "AND sender_code = 'NSP' AND state IN ('applied', 'delivered', 'rejected')"
+        ),
+        timeout=90,
+        what="NSP's lead share delivered",
+    )
+    assert [row["state"] for row in sent] == ["applied"], sent
+    header = sent[0]["header"] if isinstance(sent[0]["header"], dict) else json.loads(sent[0]["header"])
+    assert header["recipients"][0]["encryption_key_id"] == genuine.encryption_keys.key_id
+    assert b.value("SELECT count(*) FROM cases_lead WHERE share_uid = %s", (shared["share_uid"],)) == 1
+
+    # The insider's token on its own DE-BKA row, and a bundle signed with its forged key for NSP.
+    status, nsp_doc = http("GET", a.url("/api/v1/exchange/agencies/NSP/card"))
+    nsp_keys = card_verify(nsp_doc).encryption_keys
+    data = forged.seal(recipient_code="NSP", recipient_keys=nsp_keys)
+    token = a.shell("partner_token_issue_as", agency_code="RNP", partner_code="DE-BKA")["token"]
+    headers = {"Content-Type": "application/octet-stream", "Authorization": f"Partner {token}"}
+    status, body = http("POST", a.url("/api/v1/exchange/inbox"), data=data, headers=headers)
+    assert status == 403, body
+    a.shell("partner_import_as", agency_code="RNP", card=forged.card, signing_fingerprint=forged.signing_fingerprint)
+    status, body = http("POST", a.url("/api/v1/exchange/inbox"), data=data, headers=headers)
+    assert status == 422 and body["code"] == "not_recipient", body
+    assert not a.sql(
+        "SELECT id FROM exchange_bundle WHERE direction = 'in' AND recipient_code = 'NSP' AND sender_code = 'DE-BKA'"
+        " AND state <> 'quarantined'"
+    )
+    wait_until(
+        lambda: (
+            a.sql(
+                "SELECT agency_code FROM audit_entry WHERE action = 'bundle.reject' AND agency_code = 'NSP' "
+                "AND outcome = 'failure'"
+            )
+            and a.sql("SELECT agency_code FROM audit_entry WHERE action = 'access.denied' AND agency_code = 'RNP'")
+        ),
+        timeout=30,
+        what="the refused pushes audited on A",
+    )
