@@ -1,14 +1,17 @@
-"""Writes the offline-verifiable export directory (layout in docs/audit-log.md)."""
+"""Writes what the offline verifier checks: a full export directory, or a range document (docs/audit-log.md)."""
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 from pathlib import Path
 
 from django.conf import settings
 
+from audit import merkle
+from audit.integrator import stored_nodes
 from audit.keys import audit_key_history
 from audit.models import AuditCheckpoint, AuditCosignature, AuditEntry
 
@@ -69,3 +72,119 @@ def audit_export_write(out_dir: Path, *, progress: Callable[[int], None] | None 
     }
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
     return manifest
+
+
+# --------------------------------------------------------------------------- range exports
+
+RANGE_FORMAT = "casebridge-audit-range/2"  # audit.verify.common.RANGE_FORMAT: the verifier reads this
+RANGE_FILE = "audit-range.json"
+_PROOF_BATCH = 1000
+
+
+def _cosignature_records(size: int) -> list[dict]:
+    return [
+        {"witness": c.witness, "vkey": c.vkey, "line": c.line}
+        for c in AuditCosignature.objects.filter(checkpoint_size=size).order_by("id")
+    ]
+
+
+def _witnessed(latest: AuditCheckpoint) -> dict | None:
+    """The largest cosigned checkpoint below the latest, with a consistency path up to it.
+
+    Witnesses cosign asynchronously, so the checkpoint the proofs lead to is usually not cosigned yet;
+    this is what lets a range export show that a partner saw (a prefix of) the same history.
+    """
+    if AuditCosignature.objects.filter(checkpoint_size=latest.size).exists():
+        return None
+    size = (
+        AuditCosignature.objects.filter(checkpoint_size__lt=latest.size, checkpoint_size__gt=0)
+        .order_by("-checkpoint_size")
+        .values_list("checkpoint_size", flat=True)
+        .first()
+    )
+    checkpoint = AuditCheckpoint.objects.filter(size=size).first() if size else None
+    if checkpoint is None:
+        return None
+    nodes = stored_nodes(merkle.consistency_proof_nodes(checkpoint.size, latest.size))
+    path = merkle.consistency_proof_from_nodes(checkpoint.size, latest.size, nodes)
+    return {
+        "size": checkpoint.size,
+        "note": checkpoint.note,
+        "cosignatures": _cosignature_records(checkpoint.size),
+        "consistency_path": [p.hex() for p in path],
+    }
+
+
+def audit_range_document(
+    entries: Iterable[AuditEntry],
+    *,
+    latest: AuditCheckpoint,
+    contiguous: bool,
+    selection: dict | None = None,
+    filters: dict | None = None,
+    truncated_at: int | None = None,
+) -> dict:
+    """A range export: each entry with its inclusion path to ``latest`` (docs/audit-log.md).
+
+    ``entries`` must be below ``latest.size``, in increasing index order. ``contiguous`` promises
+    that ``selection`` ({"first", "last"}) names every index present, which the verifier checks.
+    """
+    records: list[dict] = []
+    batch: list[AuditEntry] = []
+
+    def flush() -> None:
+        wanted = {node for entry in batch for node in merkle.inclusion_proof_nodes(entry.index, latest.size)}
+        nodes = stored_nodes(sorted(wanted))  # one pair of queries per batch, not per entry
+        for entry in batch:
+            path = merkle.inclusion_proof_from_nodes(entry.index, latest.size, nodes)
+            records.append(
+                {
+                    "index": entry.index,
+                    "entry": entry.canonical,
+                    "leaf_hash": bytes(entry.leaf_hash).hex(),
+                    "inclusion_path": [p.hex() for p in path],
+                }
+            )
+        batch.clear()
+
+    for entry in entries:
+        if entry.index >= latest.size:
+            raise ValueError(f"entry {entry.index} is not covered by the checkpoint of size {latest.size}")
+        batch.append(entry)
+        if len(batch) >= _PROOF_BATCH:
+            flush()
+    if batch:
+        flush()
+    return {
+        "format": RANGE_FORMAT,
+        "origin": settings.AUDIT_ORIGIN,
+        "exported_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "contiguous": contiguous,
+        "range": selection,
+        "filters": filters or {},
+        "truncated_at": truncated_at,
+        "checkpoint": {"size": latest.size, "note": latest.note},
+        "cosignatures": _cosignature_records(latest.size),
+        "witnessed": _witnessed(latest),
+        # The vkey the checkpoint is signed with, for reading only: the verifier trusts pins, not this.
+        "public_key": audit_key_history(below=latest.size)[-1].vkey,
+        "entries": records,
+    }
+
+
+def audit_range_write(out_dir: Path, *, first: int, last: int) -> dict:
+    """Write every entry first..last (inclusive) with proofs to ``out_dir/audit-range.json``."""
+    latest = AuditCheckpoint.objects.order_by("-size").first()
+    size = latest.size if latest else 0
+    if not 0 <= first <= last < size:
+        raise ValueError(f"the range must satisfy 0 <= from <= to < {size} (the latest checkpoint's size)")
+    entries = AuditEntry.objects.filter(index__gte=first, index__lte=last).order_by("index")
+    document = audit_range_document(
+        entries.iterator(chunk_size=_PROOF_BATCH),
+        latest=latest,
+        contiguous=True,
+        selection={"first": first, "last": last},
+    )
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / RANGE_FILE).write_text(json.dumps(document, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    return document

@@ -122,6 +122,15 @@ def audit_key_history(*, below: int | None = None) -> list[KeyPeriod]:
     return periods
 
 
+def audit_vkeys_to_pin() -> list[str]:
+    """This node's log keys, for the verifier to pin: the configured key and, after rotations, its predecessors.
+
+    The predecessors come from the log's own rotation entries; each is covered by a hand-over checkpoint
+    that its successor cross-signs, so the chain of trust starts at the configured key, not at an export.
+    """
+    return [period.vkey for period in audit_key_history()]
+
+
 def audit_signing_key_problem() -> str | None:
     """Why this process must not sign checkpoints now, or None.
 

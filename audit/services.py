@@ -11,6 +11,7 @@ from audit.actions import Action, Outcome
 from audit.capture import actor_for_user, audit_record
 from audit.export import audit_export_write
 from audit.integrator import audit_checkpoint_now
+from audit.keys import audit_vkeys_to_pin
 
 
 def audit_view_record(*, acting_user, what: str, object_id: str | int = "", details: dict | None = None) -> None:
@@ -35,13 +36,17 @@ def audit_export_record(*, acting_user, count: int, filters: dict) -> None:
 
 
 def audit_verify_run(*, acting_user=None):
-    """Export the whole log to a scratch directory and run the offline verifier over it."""
+    """Export the whole log to a scratch directory and run the offline verifier over it.
+
+    The verifier's rules are the offline ones; the trusted keys are this node's configured key and its
+    predecessors (pinned), never the export's own `public-key.vkey`.
+    """
     from audit import verify
 
     audit_checkpoint_now()
     with tempfile.TemporaryDirectory(prefix="casebridge-verify-") as scratch:
         audit_export_write(Path(scratch))
-        result = verify.verify_export(Path(scratch))
+        result = verify.verify_export(Path(scratch), key=audit_vkeys_to_pin())
     with transaction.atomic():
         audit_record(
             action=Action.AUDIT_VERIFY,

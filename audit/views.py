@@ -16,6 +16,7 @@ from agencies.models import Role
 from agencies.selectors import audit_scope_of
 from audit import selectors, services
 from audit.charts import activity_chart
+from audit.export import audit_range_document
 from audit.forms import AuditFilterForm
 from audit.keys import audit_key_name, audit_public_key_bytes
 from audit.note import vkey_from_public_key
@@ -110,36 +111,25 @@ def audit_checkpoint_view(request: HttpRequest) -> HttpResponse:
 
 @auditor_required
 def audit_export_view(request: HttpRequest) -> HttpResponse:
-    """A filtered range as JSON: each entry with its inclusion proof against the latest checkpoint."""
+    """A filtered range as a range export: each entry with its inclusion proof to the latest checkpoint.
+
+    `python -m audit.verify audit-range-*.json --key <node vkey>` checks it offline (docs/audit-log.md).
+    """
     form = AuditFilterForm(request.GET or None)
     latest = selectors.checkpoint_latest()
     if latest is None:
         return render(request, "audit/empty_export.html", status=409)
     entries = selectors.audit_entries(filters=form.filters(), scope=_scope(request))
-    entries = entries.filter(index__lt=latest.size)
-    entries = entries.defer(None).order_by("index")[:EXPORT_LIMIT]
-    records = []
-    for entry in entries:
-        proof = selectors.inclusion_proof(index=entry.index, size=latest.size)
-        records.append(
-            {
-                "index": entry.index,
-                "entry": entry.canonical,
-                "leaf_hash": bytes(entry.leaf_hash).hex(),
-                "inclusion_path": [p.hex() for p in proof["inclusion_path"]],
-            }
-        )
-    services.audit_export_record(acting_user=request.user, count=len(records), filters=form.active())
-    document = {
-        "format": "casebridge-audit-range/1",
-        "exported_at": timezone.now().isoformat(),
-        "filters": form.active(),
-        "checkpoint": {"size": latest.size, "note": latest.note},
-        "public_key": vkey_from_public_key(audit_key_name(), audit_public_key_bytes()),
-        "truncated_at": EXPORT_LIMIT if len(records) == EXPORT_LIMIT else None,
-        "entries": records,
-    }
-    response = HttpResponse(json.dumps(document, indent=1), content_type="application/json")
+    entries = list(entries.filter(index__lt=latest.size).defer(None).order_by("index")[:EXPORT_LIMIT])
+    document = audit_range_document(
+        entries,
+        latest=latest,
+        contiguous=False,
+        filters=form.active(),
+        truncated_at=EXPORT_LIMIT if len(entries) == EXPORT_LIMIT else None,
+    )
+    services.audit_export_record(acting_user=request.user, count=len(entries), filters=form.active())
+    response = HttpResponse(json.dumps(document, indent=1, ensure_ascii=False), content_type="application/json")
     stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
     response["Content-Disposition"] = f'attachment; filename="audit-range-{stamp}.json"'
     return response

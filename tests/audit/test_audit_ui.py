@@ -15,6 +15,7 @@ from audit import merkle
 from audit.actions import Action
 from audit.capture import SYSTEM_ACTOR, actor_for_user, audit_record
 from audit.integrator import audit_checkpoint_now, audit_integrate
+from audit.keys import audit_vkeys_to_pin
 from audit.models import AuditEntry
 
 pytestmark = pytest.mark.django_db
@@ -109,15 +110,26 @@ def test_export_command_then_offline_verifier_without_django(tmp_path, some_entr
     out = tmp_path / "export"
     call_command("audit_export", out=str(out))
     env = {"PATH": "/usr/bin:/bin"}
+    pins = [arg for vkey in audit_vkeys_to_pin() for arg in ("--key", vkey)]
     result = subprocess.run(
-        [sys.executable, "-m", "audit.verify", str(out)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "audit.verify", str(out), *pins],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 0, result.stdout + result.stderr
     lines = (out / "entries.jsonl").read_bytes().splitlines()
     tampered = lines[1].replace(b'"case.view"', b'"case.edit"')
     (out / "entries.jsonl").write_bytes(b"\n".join([lines[0], tampered, *lines[2:]]) + b"\n")
     result = subprocess.run(
-        [sys.executable, "-m", "audit.verify", str(out)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "audit.verify", str(out), *pins],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert result.returncode == 1
 

@@ -16,7 +16,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 
-from audit import verify
 from audit.merkle import MemoryTree, leaf_hash
 from audit.note import (
     Checkpoint,
@@ -27,7 +26,9 @@ from audit.note import (
     split_note,
     vkey_from_public_key,
 )
-from audit.verify import verify_export, write_manifest
+from audit.verify import entries as verify
+from audit.verify import verify_export as _verify_export
+from audit.verify import write_manifest
 from casebridge.lib.canonical_json import CanonicalJSONError, canonical_json
 
 ROOT_DIR = Path(__file__).resolve().parents[2]
@@ -37,6 +38,7 @@ OTHER_KEY = Ed25519PrivateKey.from_private_bytes(bytes(range(1, 33)))
 WITNESS_KEY = Ed25519PrivateKey.from_private_bytes(bytes(range(32, 64)))
 WITNESS = "witness.test/w1"
 VKEY = vkey_from_public_key(ORIGIN, KEY.public_key())
+WITNESS_VKEY = cosigner_vkey(WITNESS, WITNESS_KEY)
 N = 40
 SIZES = (10, 25, 40)
 
@@ -110,6 +112,12 @@ def build_export(path: Path, n: int = N, sizes=SIZES, *, leaf_hashes: bool = Tru
     return path
 
 
+def verify_export(path, **kwargs):
+    """The node's key pinned unless a test says otherwise: the fail-closed default has its own tests."""
+    kwargs.setdefault("key", VKEY)
+    return _verify_export(path, **kwargs)
+
+
 def entry_lines(path: Path) -> list[bytes]:
     return (path / "entries.jsonl").read_bytes().split(b"\n")[:-1]
 
@@ -130,10 +138,12 @@ def export(tmp_path) -> Path:
 
 
 def test_valid_export_verifies(export):
-    result = verify_export(export)
+    result = verify_export(export, witness_keys=[WITNESS_VKEY])
     assert result.ok, result.failure
     assert (result.entries, result.checkpoints, result.covered, result.cosignatures) == (N, 3, N, 1)
-    assert result.failure is None and result.warnings == []
+    assert result.failure is None and result.warnings == [] and result.key_pinned
+    assert (result.witnessed, result.witnessed_by) == (N, [WITNESS_VKEY])
+    assert "verified only against the witness keys the export ships" in verify_export(export).warnings[0]
     assert result.origin == ORIGIN and result.key == VKEY
     assert verify_export(export, key=VKEY, require_complete=True).ok
     assert json.loads(json.dumps(result.to_dict()))["ok"] is True
@@ -204,7 +214,8 @@ def test_stale_manifest_is_reported_first(export):
 
 def test_altered_entry_after_the_last_checkpoint(tmp_path):
     export = build_export(tmp_path / "e", sizes=(10, 25))
-    assert verify_export(export).warnings == ["entries 25 to 39 are not covered by a signed checkpoint yet"]
+    f = failure(export)  # fail closed: uncovered entries are a failure, --require-complete or not
+    assert (f["check"], f["index"], f["checkpoint_size"]) == ("coverage", 25, 25)
     assert failure(export, require_complete=True)["check"] == "coverage"
     replace_entry(export, 33, canonical_json(make_entry(33) | {"action": "x"}))
     f = failure(export)
@@ -337,7 +348,7 @@ def test_replaced_public_key_is_caught_by_pinning(tmp_path):
     (export / "public-key.vkey").write_text(vkey_from_public_key(ORIGIN, OTHER_KEY.public_key()) + "\n")
     (export / "cosignatures.jsonl").unlink()
     refresh_manifest(export)
-    assert verify_export(export).ok  # self-consistent...
+    assert verify_export(export, key=None, trust_export_key=True).ok  # self-consistent...
     f = failure(export, key=VKEY)  # ...but not signed by the node's published key
     assert f["check"] == "public_key" and "not by the expected key" in f["message"]
 
@@ -460,7 +471,7 @@ def test_missing_directory_raises(tmp_path):
 def literal_verdict(line: bytes) -> bool:
     """The definition: a UTF-8 JSON object whose canonical form is the line, with integer index 0."""
     try:
-        value = json.loads(line.decode("utf-8"), object_pairs_hook=verify._no_duplicates)
+        value = json.loads(line.decode("utf-8"), object_pairs_hook=verify.no_duplicates)
         if not isinstance(value, dict) or canonical_json(value) != line:
             return False
     except (ValueError, CanonicalJSONError):
@@ -470,7 +481,7 @@ def literal_verdict(line: bytes) -> bool:
 
 def literal_canonical(line: bytes) -> bool:
     try:
-        return canonical_json(json.loads(line.decode("utf-8"), object_pairs_hook=verify._no_duplicates)) == line
+        return canonical_json(json.loads(line.decode("utf-8"), object_pairs_hook=verify.no_duplicates)) == line
     except (ValueError, CanonicalJSONError):
         return False
 
@@ -485,7 +496,7 @@ def verdicts(line: bytes, monkeypatch) -> tuple[bool, bool]:
     try:
         verify._check_lines([line], 0)
         accepted = True
-    except verify._Failure:
+    except verify.Failure:
         accepted = False
     with monkeypatch.context() as patch:
 
@@ -497,7 +508,7 @@ def verdicts(line: bytes, monkeypatch) -> tuple[bool, bool]:
         try:
             verify._check_lines([line], 0)
             tier1 = True
-        except (Deferred, verify._Failure):
+        except (Deferred, verify.Failure):
             tier1 = False
     return accepted, tier1
 
@@ -635,9 +646,9 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_cli_exit_codes(export, tmp_path):
-    ok = run_cli(str(export))
+    ok = run_cli(str(export), "--key", VKEY)
     assert ok.returncode == 0, ok.stdout + ok.stderr
-    assert "OK: every check passed" in ok.stdout and VKEY in ok.stdout
+    assert ok.stdout.splitlines()[-1].startswith("OK: every one of the 40 entries") and VKEY in ok.stdout
 
     as_json = run_cli(str(export), "--json", "--key", VKEY)
     assert as_json.returncode == 0
@@ -645,10 +656,10 @@ def test_cli_exit_codes(export, tmp_path):
 
     tampered = build_export(tmp_path / "tampered")
     replace_entry(tampered, 2, canonical_json(make_entry(2) | {"action": "x"}))
-    bad = run_cli(str(tampered), "--json")
+    bad = run_cli(str(tampered), "--json", "--key", VKEY)
     assert bad.returncode == 1
     assert json.loads(bad.stdout)["failure"]["index"] == 2
-    assert "FAILED [checkpoint_root]" in run_cli(str(tampered)).stdout
+    assert "FAILED [checkpoint_root]" in run_cli(str(tampered), "--key", VKEY).stdout
 
     assert run_cli(str(tmp_path / "missing")).returncode == 2
     assert run_cli().returncode == 2
@@ -657,7 +668,7 @@ def test_cli_exit_codes(export, tmp_path):
 
 def test_verifier_imports_no_django(export):
     code = (
-        "import sys, audit.verify as v; rc = v.main([sys.argv[1]]); "
+        "import sys, audit.verify as v; rc = v.main([sys.argv[1], '--trust-export-key']); "
         "assert not any(m.split('.')[0] in ('django', 'celery') for m in sys.modules), 'Django imported'; "
         "sys.exit(rc)"
     )

@@ -170,6 +170,7 @@ _HEADER_PATHS = [
 
 ORIGIN = "casebridge.fuzz/audit"
 AUDIT_KEY = Ed25519PrivateKey.from_private_bytes(bytes(range(32)))
+AUDIT_VKEY = vkey_from_public_key(ORIGIN, AUDIT_KEY.public_key())
 EXPORT_FILES = ("entries.jsonl", "leaf-hashes.txt", "checkpoints.jsonl", "public-key.vkey", "manifest.json")
 
 
@@ -216,7 +217,7 @@ def _build_export(path: Path, n: int = 12) -> Path:
 @pytest.fixture(scope="module")
 def good_export(tmp_path_factory) -> Path:
     path = _build_export(tmp_path_factory.mktemp("export") / "good")
-    assert verify_export(path).ok
+    assert verify_export(path, key=AUDIT_VKEY).ok
     return path
 
 
@@ -237,11 +238,11 @@ def test_mutated_exports_fail_verification_without_raising(good_export, tmp_path
         (path / name).write_bytes(changed)
         if refresh and name != "manifest.json":
             _manifest(path)
-        result = verify_export(path)
+        result = verify_export(path, key=AUDIT_VKEY)
         assert isinstance(result, VerificationResult)
         if changed != original and name in ("entries.jsonl", "checkpoints.jsonl") and result.ok:
-            # only an appended, well-formed entry after the last checkpoint passes (with a warning)
-            assert result.entries > result.covered and result.warnings
+            # nothing changed in them passes: entries past the last checkpoint fail closed (issue 14)
+            raise AssertionError(f"a changed {name} verified")
         if not result.ok:
             assert set(result.failure) == {"check", "index", "checkpoint_size", "message"}
     finally:
@@ -255,7 +256,7 @@ def test_random_export_files_fail_verification_without_raising(good_export, tmp_
     try:
         for name, content in replaced.items():
             (path / name).write_bytes(content)
-        result = verify_export(path)
+        result = verify_export(path, key=AUDIT_VKEY)
         assert isinstance(result, VerificationResult) and not result.ok
     finally:
         shutil.rmtree(path)

@@ -12,6 +12,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 
 from audit.export import audit_export_write
 from audit.integrator import audit_checkpoint_now
+from audit.keys import audit_vkeys_to_pin
 from audit.models import AuditEntry, AuditSensitiveValue
 from audit.verify import verify_export
 from casebridge.errors import CasebridgeError, ConflictError, ForbiddenError, NotFoundError
@@ -113,7 +114,7 @@ def test_erasure_leaves_a_tombstone_and_a_verifiable_log(
     audit_checkpoint_now()
     out = tmp_path / "export"
     audit_export_write(out)
-    result = verify_export(out)
+    result = verify_export(out, key=audit_vkeys_to_pin())
     assert result.ok, result.failure
     assert result.entries == AuditEntry.objects.count()
 
