@@ -321,3 +321,66 @@ def test_c1_trio_insider_cannot_take_over_a_partner_across_nodes(trio_federation
         timeout=30,
         what="the refused pushes audited on A",
     )
+
+
+# --- the data migration (exchange 0003) on rows written by the old, shared model -------------------
+
+
+def test_c1_migration_binds_verified_partners_to_the_keys_they_compared(adam, carl, agency_a, agency_b):
+    import importlib
+
+    from django.apps import apps
+    from django.utils import timezone
+
+    from agencies.models import Agency
+    from exchange.models import AgencyKeySet
+
+    migration = importlib.import_module("exchange.migrations.0003_trust_anchor_per_agency")
+    now = timezone.now()
+    remote = Agency.objects.create(name="BKA", code="DE-BKA", country="DE", node_url=EVIL_URL, hosted_here=False)
+    other = Agency.objects.create(
+        name="Far", code="FAR", country="FR", node_url="https://far.example", hosted_here=False
+    )
+
+    def old_row(card, *, agency, created_at):  # as the old partner_add_from_card stored it: shared, no owner
+        return AgencyKeySet.objects.create(
+            agency=agency, owner=None, signing_key_id=card.signing_key_id, encryption_key_id=card.encryption_key_id,
+            signing_public=card.signing.public_keys().to_bytes(),
+            encryption_public=card.encryption.public_keys().to_bytes(),
+            signing_fingerprint=card.signing_fingerprint, encryption_fingerprint="X", card=card.card,
+            valid_from=now - timedelta(days=1), valid_until=now + timedelta(days=300), created_at=created_at,
+        )  # fmt: skip
+
+    forged_old = make_card(code="DE-BKA", node_url=EVIL_URL)
+    genuine = make_card(code="DE-BKA", node_url=GENUINE_URL)
+    forged_now = make_card(code="DE-BKA", node_url=EVIL_URL)
+    far = make_card(code="FAR", node_url="https://far.example")
+    row = old_row(forged_old, agency=remote, created_at=now - timedelta(hours=3))
+    AgencyKeySet.objects.filter(pk=row.pk).update(valid_from=now - timedelta(days=30))
+    old_row(genuine, agency=remote, created_at=now - timedelta(hours=2))
+    AgencyKeySet.objects.filter(pk=old_row(forged_now, agency=remote, created_at=now).pk).update(valid_from=now)
+    far_row = old_row(far, agency=other, created_at=now)  # stored after FAR was "verified": not what was compared
+    victim = Partner.objects.create(
+        agency=agency_b, partner=remote, state="verified", verified_at=now - timedelta(hours=1)
+    )
+    attacker = Partner.objects.create(agency=agency_a, partner=remote)
+    far_partner = Partner.objects.create(
+        agency=agency_a, partner=other, state="verified", verified_at=now - timedelta(hours=1)
+    )
+
+    migration.anchors_per_agency(apps, None)
+
+    victim.refresh_from_db()
+    assert (victim.state, victim.verified_signing_key_id, victim.verified_encryption_key_id, victim.node_url) == (
+        "verified", genuine.signing_key_id, genuine.encryption_key_id, GENUINE_URL,
+    )  # fmt: skip
+    attacker.refresh_from_db()
+    assert attacker.state == "unverified" and attacker.verified_signing_key_id == ""
+    far_partner.refresh_from_db()
+    assert far_partner.state == "unverified"  # nothing on record when it was verified: compare again
+    assert not AgencyKeySet.objects.filter(owner__isnull=True, agency__hosted_here=False).exists()
+    assert not AgencyKeySet.objects.filter(pk=far_row.pk).exists()
+    for owner in (agency_a, agency_b):  # every key set preserved, once per agency that may have imported it
+        assert AgencyKeySet.objects.filter(owner=owner, agency=remote).count() == 3
+    assert set(Agency.objects.filter(hosted_here=False).values_list("node_url", flat=True)) == {""}
+    assert selectors.partner_keys_current(partner=victim).signing_key_id == genuine.signing_key_id
