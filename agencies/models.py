@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
@@ -70,6 +72,10 @@ class NodeAuditor(models.Model):
         return f"node auditor {self.user}"
 
 
+# No token outlives this, whatever path wrote it (the service caps lower: API_TOKEN_MAX_DAYS).
+API_TOKEN_HARD_MAX_DAYS = 365
+
+
 class ApiToken(models.Model):
     """A personal API token: only its SHA-256 is stored; the secret is shown once at creation."""
 
@@ -84,6 +90,12 @@ class ApiToken(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(expires_at__lte=models.F("created_at") + timedelta(days=API_TOKEN_HARD_MAX_DAYS)),
+                name="api_token_expiry_capped",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"

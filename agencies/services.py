@@ -17,7 +17,7 @@ from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from agencies.models import Agency, ApiToken, LoginThrottle, Membership, NodeAuditor, Role
 from audit.actions import Action, Outcome
-from audit.capture import Actor, actor_for_user, audit_record
+from audit.capture import SYSTEM_ACTOR, Actor, actor_for_user, audit_record
 from casebridge.errors import CasebridgeError, ForbiddenError
 
 User = get_user_model()
@@ -291,13 +291,75 @@ def node_auditor_create(*, actor: Actor, username: str, email: str = "", passwor
     return NewUser(user=candidate, password=initial)
 
 
-@transaction.atomic
-def agency_create(*, name: str, code: str, country: str, node_url: str = "", hosted_here: bool = True) -> Agency:
-    """Operator action (Django admin or seed_demo): agencies are not created from the web UI."""
+def _require_node_operator(acting_user, *, object_type: str, object_id: str | int = "") -> None:
+    # A node operator is a superuser; on the web it also gave a one-time code (the console checks that).
+    if not (acting_user is not None and acting_user.is_active and acting_user.is_superuser):
+        audit_record(
+            action=Action.ACCESS_DENIED,
+            actor=actor_for_user(acting_user),
+            outcome=Outcome.DENIED,
+            object_type=object_type,
+            object_id=object_id,
+            reason="node operator required",
+        )
+        raise ForbiddenError("Only a node operator can do this.")
+
+
+def agency_create(
+    *, name: str, code: str, country: str, node_url: str = "", hosted_here: bool = True, acting_user=None
+) -> Agency:
+    """Operator action (the node console, or seed_demo as the node itself when `acting_user` is None):
+    agencies are not created from the web UI."""
+    if acting_user is not None:
+        _require_node_operator(acting_user, object_type="agency")  # outside the transaction: the refusal stays
+    with transaction.atomic():
+        return _agency_create(
+            name=name, code=code, country=country, node_url=node_url, hosted_here=hosted_here, acting_user=acting_user
+        )
+
+
+def _agency_create(*, name: str, code: str, country: str, node_url: str, hosted_here: bool, acting_user) -> Agency:
     agency = Agency(name=name, code=code, country=country.upper(), node_url=node_url, hosted_here=hosted_here)
     agency.full_clean()
     agency.save()
+    audit_record(
+        action=Action.AGENCY_CREATE,
+        actor=actor_for_user(acting_user) if acting_user is not None else SYSTEM_ACTOR,
+        agency=agency.code,
+        object_type="agency",
+        object_id=agency.pk,
+        details={"code": agency.code, "country": agency.country, "hosted_here": hosted_here, "node_url": node_url},
+    )
     return agency
+
+
+def user_deactivate_by_operator(*, acting_user, user) -> None:
+    """The node operator suspends an account (a stolen password, say): it can no longer log in and
+    its API tokens are revoked. Only that way round: bringing an account back is its agency admin's
+    decision (user_set_active), so an operator cannot revive someone an agency removed."""
+    _require_node_operator(acting_user, object_type="user", object_id=user.pk)  # the refusal's entry stays
+    if user.pk == acting_user.pk:
+        raise CasebridgeError("You cannot deactivate your own account.")
+    with transaction.atomic():
+        _user_deactivate(acting_user=acting_user, user=user)
+
+
+def _user_deactivate(*, acting_user, user) -> None:
+    user = User.objects.select_for_update().get(pk=user.pk)
+    was_active = user.is_active
+    if was_active:
+        user.is_active = False
+        user.save(update_fields=["is_active"])
+    revoked = ApiToken.objects.filter(user=user, revoked_at__isnull=True).update(revoked_at=timezone.now())
+    membership = Membership.objects.select_related("agency").filter(user=user).first()
+    audit_record(
+        action=Action.USER_DEACTIVATE,
+        actor=actor_for_user(acting_user),
+        agency=membership.agency.code if membership else "",
+        object_type="user",
+        object_id=user.pk,
+        details={"active": False, "was_active": was_active, "tokens_revoked": revoked, "by": "node operator"},
+    )
 
 
 # --- API tokens ------------------------------------------------------------------------------
@@ -320,16 +382,20 @@ def api_token_create(*, acting_user, name: str, days: int | None = None) -> Issu
     if not name:
         raise CasebridgeError("Give the token a name that says where it is used.")
     days = days or settings.API_TOKEN_DEFAULT_DAYS
-    if not 1 <= days <= 365:
-        raise CasebridgeError("A token can live between 1 and 365 days.")
+    # The one cap on a token's life (API_TOKEN_MAX_DAYS); the database refuses a later expiry from
+    # any other path (constraint api_token_expiry_capped).
+    if not 1 <= days <= settings.API_TOKEN_MAX_DAYS:
+        raise CasebridgeError(f"A token can live between 1 and {settings.API_TOKEN_MAX_DAYS} days.")
     prefix = secrets.token_hex(4)
     secret = f"{TOKEN_PREFIX}_{prefix}_{secrets.token_urlsafe(32)}"
+    now = timezone.now()
     token = ApiToken.objects.create(
         user=acting_user,
         name=name[:100],
         prefix=prefix,
         key_hash=token_hash(secret),
-        expires_at=timezone.now() + timedelta(days=days),
+        created_at=now,
+        expires_at=now + timedelta(days=days),
     )
     audit_record(
         action=Action.TOKEN_CREATE,

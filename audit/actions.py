@@ -88,6 +88,9 @@ class Action(models.TextChoices):
     LEGAL_HOLD_LIFT = "legal_hold.lift", "Legal hold lifted"
     BUNDLE_PULL = "bundle.pull", "Bundle pulled by a partner"
     DECONFLICTION_USAGE_VIEW = "deconfliction.usage_view", "Deconfliction use per user viewed"
+    # the node operator's console (/operator/, issue 13 M2)
+    OPERATOR_VIEW = "operator.view", "Node console page viewed"
+    AGENCY_CREATE = "agency.create", "Agency created"
 
 
 class Outcome(models.TextChoices):

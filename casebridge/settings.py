@@ -269,7 +269,12 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
 }
-API_TOKEN_DEFAULT_DAYS = env_int("API_TOKEN_DEFAULT_DAYS", 90, minimum=1, maximum=365)
+# Longest life of a personal API token; the database also refuses any expiry past 365 days
+# (agencies.models.API_TOKEN_HARD_MAX_DAYS), so this can only lower the cap.
+API_TOKEN_MAX_DAYS = env_int("API_TOKEN_MAX_DAYS", 365, minimum=1, maximum=365)
+API_TOKEN_DEFAULT_DAYS = env_int(
+    "API_TOKEN_DEFAULT_DAYS", min(90, API_TOKEN_MAX_DAYS), minimum=1, maximum=API_TOKEN_MAX_DAYS
+)
 
 # --- Celery ---------------------------------------------------------------------------------
 CELERY_BROKER_URL = env_secret("CELERY_BROKER_URL") or ""

@@ -2,15 +2,18 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.urls import include, path
-from django_otp.admin import OTPAdminSite
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from agencies.api import MeView
 from casebridge import views
+from casebridge.operator_site import OperatorAdminSite
 
-# The Django admin is for the node operator only (superusers), and also needs a one-time code.
-admin.site.__class__ = OTPAdminSite
-admin.site.site_header = "Casebridge node administration"
+# The Django admin is the node operator's console: superusers with a one-time code, the main
+# login's throttle and audit, every page audited (casebridge.operator_site). The default site keeps
+# what the apps registered in their admin.py; only its behaviour changes.
+admin.site.__class__ = OperatorAdminSite
+admin.site.site_header = OperatorAdminSite.site_header
+admin.site.site_title = OperatorAdminSite.site_title
 
 api_v1 = [
     path("me", MeView.as_view(), name="api-me"),
