@@ -68,9 +68,13 @@ def takeover(adam, carl, agency_a, agency_b):
     """The attack, step by step, as the finding describes it. Returns the cards involved."""
     keys_ensure(agency=agency_a)
     keys_ensure(agency=agency_b)
-    forged_old = make_card(code="DE-BKA", node_url=EVIL_URL, valid_from=datetime.now(UTC) - timedelta(days=30))
+    forged_old = make_card(
+        code="DE-BKA", node_url=EVIL_URL, name="Forged BKA", valid_from=datetime.now(UTC) - timedelta(days=30)
+    )
     partner_add_from_card(acting_user=adam, card_document=forged_old.card)
-    genuine = make_card(code="DE-BKA", node_url=GENUINE_URL, valid_from=datetime.now(UTC) - timedelta(days=2))
+    genuine = make_card(
+        code="DE-BKA", node_url=GENUINE_URL, name="Genuine BKA", valid_from=datetime.now(UTC) - timedelta(days=2)
+    )
     victim = partner_add_from_card(acting_user=carl, card_document=genuine.card)
     victim = partner_verify(acting_user=carl, partner=victim, signing_fingerprint=genuine.signing_fingerprint)
     agreement_set(acting_user=carl, partner=victim, data_types=["hashset", "lead"], max_tlp="AMBER",
@@ -101,6 +105,7 @@ def test_c1_victim_partner_stays_bound_to_the_card_it_verified(takeover, client,
     for forged in (takeover["forged_old"], takeover["forged_now"]):
         assert forged.signing_fingerprint not in page
     assert EVIL_URL not in page
+    assert "<h1>Genuine BKA (DE-BKA)</h1>" in page  # the name of the card RNP verified, not NSP's first import
 
 
 def test_c1_victim_share_is_sealed_to_the_genuine_key_and_delivered_to_the_genuine_url(
