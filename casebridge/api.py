@@ -1,11 +1,15 @@
-"""Shared API plumbing: RFC 9457 problem details for every error, and pagination."""
+"""Shared API plumbing: RFC 9457 problem details for every error, and pagination.
+
+The API's one JSON parser is `casebridge.parsers.JSONParser` (its own module: DRF imports parsers
+while defining APIView, which this module imports)."""
 
 from __future__ import annotations
 
 import logging
 from typing import Any
 
-from django.core.exceptions import PermissionDenied
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, RequestDataTooBig
 from django.db import InterfaceError, OperationalError
 from django.http import Http404
 from rest_framework import exceptions, status
@@ -78,6 +82,11 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
         return problem_response(
             status_code=exc.status_code, title=exc.title, detail=exc.message, extra=exc.extra or None
         )
+    from casebridge.parsers import too_large
+
+    if isinstance(exc, RequestDataTooBig):  # Django's own limit, met where a body is read whole
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE or 0
+        return problem_exception_handler(too_large(limit), context)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     elif isinstance(exc, PermissionDenied):

@@ -251,6 +251,12 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "casebridge.api.problem_exception_handler",
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # One JSON parser for the whole API: bounded depth and size (casebridge.parsers.JSONParser).
+    "DEFAULT_PARSER_CLASSES": [
+        "casebridge.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
     "DEFAULT_THROTTLE_RATES": {
         "hash_lookup": env_str("HASH_LOOKUP_RATE") or "120/min",
         "partner": env_str("PARTNER_RATE") or "600/min",

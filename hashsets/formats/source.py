@@ -15,6 +15,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import BinaryIO
 
+# MAX_TOKEN and size_text live with the JSON guard (casebridge.lib), which the API parser shares.
+from casebridge.lib.json_guard import MAX_TOKEN as MAX_TOKEN
+from casebridge.lib.json_guard import size_text as size_text
+
 Source = str | os.PathLike | BinaryIO
 
 _CHUNK = 1 << 16
@@ -23,8 +27,7 @@ HEAD_BYTES_MAX = 1 << 20  # and at most, for a JSON file whose context comes lat
 
 # The longest single token a reader accepts, so that memory is bounded by it and not by the file:
 # a JSON string (or stretch without a string) in bytes, a CSV field and a text line in characters.
-# Real records need a few hundred; a long comment fits many times over.
-MAX_TOKEN = 1 << 20
+# Real records need a few hundred; a long comment fits many times over. (MAX_TOKEN, imported above.)
 
 BOMS = (
     (codecs.BOM_UTF8, "utf-8-sig"),
@@ -111,13 +114,6 @@ def bounded_lines(text: io.TextIOBase, limit: int = MAX_TOKEN) -> Iterator[str]:
         if len(line) == size and line[-1] not in "\r\n":
             raise LineTooLong(limit)
         yield line
-
-
-def size_text(nbytes: int, unit: str = "bytes") -> str:
-    """1048576 -> "1 MiB (1,048,576 bytes)", for messages that name a limit."""
-    if nbytes >= 1 << 20 and nbytes % (1 << 20) == 0:
-        return f"{nbytes >> 20} MiB ({nbytes:,} {unit})"
-    return f"{nbytes:,} {unit}"
 
 
 def encoding_of(head: bytes) -> str:
