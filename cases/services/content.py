@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import zipfile
 from dataclasses import dataclass
 from datetime import date
 
@@ -14,10 +13,13 @@ from django.core.files.base import File
 from django.db import transaction
 from django.utils import timezone
 
-from audit.actions import Action
+from audit.actions import Action, Outcome
+from audit.capture import actor_for_user, audit_record
 from casebridge.errors import CasebridgeError, ForbiddenError
+from cases import documents
 from cases.access import Access, CaseContext
 from cases.models import Attachment, CaseMember, Note, NoteRevision, Task, TaskLogEntry, TaskState
+from cases.purpose import purpose_of_case
 from cases.services._common import case_audit, case_touch
 
 NOTE_MAX_CHARS = 100_000
@@ -205,36 +207,56 @@ def _is_picture_or_video(handle) -> str | None:
 
 
 def document_kind(handle, size: int) -> DocumentKind:
-    """What a document is by its content (PDF, plain text, RTF, office); refuses anything else."""
+    """What a document is by its content (PDF, plain text, RTF, office); refuses anything else, and
+    any document that embeds a picture (cases.documents: ZIPs are bounded before they are read).
+
+    Raises DocumentRefused (what the document holds) or CasebridgeError (what it is not)."""
     handle.seek(0)
     head = handle.read(8192)
     handle.seek(0)
-    if head.startswith(b"%PDF-"):
-        return DocumentKind("pdf", _OFFICE_CONTENT_TYPES["pdf"])
-    if head.startswith(b"{\\rtf"):
-        return DocumentKind("rtf", _OFFICE_CONTENT_TYPES["rtf"])
-    if head.startswith(_OLE2):
-        return DocumentKind("office", _OFFICE_CONTENT_TYPES["ole"])
-    if head.startswith(b"PK\x03\x04"):
-        try:
-            with zipfile.ZipFile(handle) as archive:
-                names = set(archive.namelist())
-                if "[Content_Types].xml" in names and any(n.split("/", 1)[0] in ("word", "xl", "ppt") for n in names):
-                    return DocumentKind("office", _OFFICE_CONTENT_TYPES["ooxml"])
-                if "mimetype" in names:
-                    mimetype = archive.read("mimetype")[:100]
-                    if mimetype.startswith(b"application/vnd.oasis.opendocument."):
-                        return DocumentKind("office", _OFFICE_CONTENT_TYPES["odf"])
-        except zipfile.BadZipFile:
-            pass
-        finally:
-            handle.seek(0)
-        raise CasebridgeError("This ZIP file is not an office document; archives are not accepted as attachments.")
-    if _is_text(handle):
-        return DocumentKind("text", _OFFICE_CONTENT_TYPES["text"])
+    try:
+        if head.startswith(b"%PDF-"):
+            documents.pdf_pictures(_whole(handle, size))
+            return DocumentKind("pdf", _OFFICE_CONTENT_TYPES["pdf"])
+        if head.startswith(b"{\\rtf"):
+            documents.rtf_pictures(_whole(handle, size))
+            return DocumentKind("rtf", _OFFICE_CONTENT_TYPES["rtf"])
+        if head.startswith(_OLE2):
+            documents.ole_pictures(_whole(handle, size))
+            return DocumentKind("office", _OFFICE_CONTENT_TYPES["ole"])
+        if head.startswith(b"PK\x03\x04"):
+            return _zip_document_kind(handle)
+        if _is_text(handle):
+            documents.text_pictures(head, iter(lambda: handle.read(1 << 16), b""))
+            return DocumentKind("text", _OFFICE_CONTENT_TYPES["text"])
+    finally:
+        handle.seek(0)
     raise CasebridgeError(
         "Only PDF, plain-text, RTF and office documents can be attached; this file's content is none of them."
     )
+
+
+def _whole(handle, size: int) -> bytes:
+    """The whole file (at most the attachment limit, checked before): PDF and RTF are scanned as one."""
+    handle.seek(0)
+    return handle.read(size + 1)
+
+
+def _zip_document_kind(handle) -> DocumentKind:
+    archive = documents.zip_check(handle)  # the central directory within bounds, before any entry is read
+    with archive:
+        names = set(archive.namelist())
+        kind = None
+        if "[Content_Types].xml" in names and any(n.split("/", 1)[0] in ("word", "xl", "ppt") for n in names):
+            kind = DocumentKind("office", _OFFICE_CONTENT_TYPES["ooxml"])
+        elif "mimetype" in names:
+            mimetype = documents.zip_head(archive, "mimetype", 100)
+            if mimetype.startswith(b"application/vnd.oasis.opendocument."):
+                kind = DocumentKind("office", _OFFICE_CONTENT_TYPES["odf"])
+        if kind is None:
+            raise CasebridgeError("This ZIP file is not an office document; archives are not accepted as attachments.")
+        documents.zip_pictures(archive)
+    return kind
 
 
 def _is_text(handle) -> bool:
@@ -253,10 +275,11 @@ def _is_text(handle) -> bool:
         handle.seek(0)
 
 
-@transaction.atomic
 def attachment_add(*, acting_user, context: CaseContext, upload, name: str | None = None) -> Attachment:
     """Store a document under MEDIA_ROOT. Pictures and videos are refused by content (magic bytes,
-    or Pillow can open it), whatever the name says; so is anything over the size limit."""
+    or Pillow can open it), whatever the name says, and so are documents that embed pictures, ZIPs
+    past the decompression bounds and anything over the size limit. A refusal is audited in its
+    own transaction, so its entry survives the refusal; nothing of the file is kept."""
     _require(context)
     limit = attachment_max_bytes()
     size = getattr(upload, "size", None)
@@ -265,20 +288,42 @@ def attachment_add(*, acting_user, context: CaseContext, upload, name: str | Non
         size = upload.tell()
         upload.seek(0)
     display_name = (name or getattr(upload, "name", "") or "attachment").rsplit("/", 1)[-1][:255]
+    handle = upload.file if hasattr(upload, "file") else upload
+    try:
+        kind = _attachment_checked(handle, display_name, size, limit)
+    except CasebridgeError as exc:
+        with transaction.atomic():
+            audit_record(
+                action=Action.ATTACHMENT_ADD, actor=actor_for_user(acting_user), outcome=Outcome.FAILURE,
+                agency=context.case.agency.code, object_type="attachment", reason=exc.message[:500],
+                details={"case": context.case.reference, "size": size}, sensitive={"name": display_name},
+                purpose=purpose_of_case(context.case).audit,
+            )  # fmt: skip
+        raise
+    return _attachment_store(acting_user, context, handle, display_name, size, kind)
+
+
+def _attachment_checked(handle, display_name: str, size: int, limit: int) -> DocumentKind:
     if size > limit:
         raise CasebridgeError(
             f"{display_name} is {size:,} bytes; attachments are limited to {limit:,} bytes ({limit // (1024 * 1024)} MiB)."  # noqa: E501
         )
     if size == 0:
         raise CasebridgeError(f"{display_name} is empty.")
-    handle = upload.file if hasattr(upload, "file") else upload
     picture = _is_picture_or_video(handle)
     if picture:
         raise CasebridgeError(
             f"{display_name} is {'a picture' if picture == 'image' else 'a video'}: Casebridge never stores imagery. "
             "Add its digests as evidence instead (hash it with manage.py hash_files)."
         )
-    kind = document_kind(handle, size)
+    try:
+        return document_kind(handle, size)
+    except documents.DocumentRefused as exc:
+        raise CasebridgeError(f"{display_name} cannot be attached: {exc.message}") from None
+
+
+@transaction.atomic
+def _attachment_store(acting_user, context: CaseContext, handle, display_name: str, size: int, kind) -> Attachment:
     digest = hashlib.sha256()
     handle.seek(0)
     for block in iter(lambda: handle.read(1 << 20), b""):
