@@ -54,6 +54,7 @@ class Action(models.TextChoices):
     EVIDENCE_ADD = "evidence.add", "Evidence added"
     EVIDENCE_VIEW = "evidence.view", "Evidence viewed"
     EVIDENCE_CLASSIFY = "evidence.classify", "Evidence classified"
+    EVIDENCE_CLASSIFY_UNDO = "evidence.classify_undo", "Evidence classification undone"
     LEAD_CREATE = "lead.create", "Lead created"
     LEAD_VIEW = "lead.view", "Lead viewed"
     LEAD_UPDATE = "lead.update", "Lead changed"

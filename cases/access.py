@@ -95,3 +95,16 @@ def require(context: CaseContext, need: Access, *, user, what: str = "") -> Case
             raise ForbiddenError("You are a viewer of this case: ask its lead to make you a member to change it.")
         raise ForbiddenError("Only the case lead or a supervisor can do this.")
     return context
+
+
+def batch_undo_allowed(*, user, context: CaseContext, batch) -> bool:
+    """Who may undo a bulk classification of this case: the user who made it, while still able to
+    change the case, and the agency's supervisors. Everyone else is told it does not exist."""
+    if batch.case_id != context.case.pk or not context.can_write:
+        return False
+    if batch.created_by_id == user.pk:
+        return True
+    membership = membership_of(user)
+    return (
+        membership is not None and membership.role == Role.SUPERVISOR and membership.agency_id == context.case.agency_id
+    )

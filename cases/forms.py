@@ -108,7 +108,12 @@ class TriageFilterForm(forms.Form):
 
 
 class ClassifyForm(forms.Form):
-    category = forms.ChoiceField(choices=CATEGORY_CHOICES, label="Category")
+    # no default: a category nobody chose must not be written over a page of items
+    category = forms.ChoiceField(
+        choices=[("", "Choose a category"), *CATEGORY_CHOICES],
+        label="Category",
+        error_messages={"required": "Choose a category: no item was changed."},
+    )
     victim_identified = forms.TypedChoiceField(
         choices=[("", "Not known"), ("yes", "Yes"), ("no", "No")],
         required=False,

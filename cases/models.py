@@ -335,6 +335,51 @@ class LeadStatus(models.TextChoices):
     CLOSED = "closed", "Closed"
 
 
+class ClassificationBatch(models.Model):
+    """One "classify selected": who wrote which category over which items, with what each item's
+    classification was before (the entries), so the change can be undone exactly."""
+
+    case = models.ForeignKey(Case, on_delete=models.CASCADE, related_name="classification_batches")
+    hashset = models.ForeignKey("hashsets.HashSet", on_delete=models.CASCADE, related_name="+")
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+")
+    # also the `updated_at` the batch wrote on each classification: a row with another value (or
+    # retracted since) was changed again and is not the batch's to undo
+    created_at = models.DateTimeField(default=timezone.now)
+    category = models.CharField(max_length=16)
+    victim_identified = models.BooleanField(null=True)
+    series = models.ForeignKey(Series, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    item_ids = models.JSONField(default=list, help_text="The evidence items classified, to match again on undo.")
+    undone_at = models.DateTimeField(null=True, blank=True)
+    undone_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+
+    class Meta:
+        indexes = [models.Index(fields=["case", "-created_at"], name="classification_batch_case")]
+
+    def __str__(self) -> str:
+        return f"batch {self.pk}: {len(self.item_ids)} items as {self.category} in case {self.case_id}"
+
+
+class ClassificationBatchEntry(models.Model):
+    """What one media item's classification in the case set was before a batch wrote it."""
+
+    batch = models.ForeignKey(ClassificationBatch, on_delete=models.CASCADE, related_name="entries")
+    media = models.ForeignKey(Media, on_delete=models.CASCADE, related_name="+")
+    existed = models.BooleanField(help_text="False: the item had no classification (undo removes the row).")
+    category = models.CharField(max_length=16, blank=True)
+    category_code = models.CharField(max_length=32, blank=True)
+    victim_identified = models.BooleanField(null=True)
+    retracted_at = models.DateTimeField(null=True, blank=True)
+    series_added = models.BooleanField(default=False, help_text="The batch linked its series to this row.")
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["batch", "media"], name="classification_batch_entry_once")]
+
+    def __str__(self) -> str:
+        return f"batch {self.batch_id} media {self.media_id}"
+
+
 class Lead(models.Model):
     """What is known about a not-yet-identified victim. Its text and clues are sensitive."""
 

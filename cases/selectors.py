@@ -22,6 +22,7 @@ from cases.models import (
     Case,
     CaseMember,
     CaseTemplate,
+    ClassificationBatch,
     DeconflictionHit,
     EvidenceItem,
     Lead,
@@ -221,6 +222,29 @@ def evidence_classifications(*, user, items: list[EvidenceItem]) -> dict[int, li
         return {}
     visible = classifications_visible(user=user, media_ids=media_ids)
     return {item.pk: visible.get(item.media_id, []) for item in items if item.media_id}
+
+
+def classification_batch_get(*, context: CaseContext, batch_id: int) -> ClassificationBatch:
+    """A bulk classification of this case, or NotFoundError. Who may undo it (the author and the
+    agency's supervisors only: the undo service checks it, auditing a refusal)."""
+    batch = context.case.classification_batches.select_related("created_by").filter(pk=batch_id).first()
+    if batch is None:
+        raise NotFoundError("No such classification change in this case.")
+    return batch
+
+
+def classification_batch_last(*, user, context: CaseContext) -> ClassificationBatch | None:
+    """The case's latest bulk classification, if not undone and the user may undo it: the page offers it."""
+    from cases.access import batch_undo_allowed
+
+    batch = (
+        context.case.classification_batches.select_related("created_by", "series")
+        .order_by("-created_at", "-pk")
+        .first()
+    )
+    if batch is None or batch.undone_at is not None or not batch_undo_allowed(user=user, context=context, batch=batch):
+        return None
+    return batch
 
 
 def case_deconfliction_hits(*, case: Case) -> QuerySet[DeconflictionHit]:

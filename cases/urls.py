@@ -32,6 +32,11 @@ urlpatterns = [
     path("<int:case_id>/evidence/", views.triage_view, name="case-triage"),
     path("<int:case_id>/evidence/add/", views.evidence_add_view, name="case-evidence-add"),
     path("<int:case_id>/evidence/rematch/", views.rematch_view, name="case-rematch"),
+    path(
+        "<int:case_id>/evidence/classified/<int:batch_id>/undo/",
+        views.classification_undo_view,
+        name="case-classify-undo",
+    ),
     path("<int:case_id>/evidence/export.csv", views.evidence_export_view, name="case-evidence-export"),
     path("<int:case_id>/leads/new/", views.lead_create_view, name="case-lead-create"),
 ]

@@ -28,7 +28,9 @@ from cases.services.content import (
 from cases.services.evidence import (
     EvidenceAddResult,
     ParsedEvidence,
+    UndoResult,
     case_classification_set,
+    classification_bulk_undo,
     evidence_add,
     evidence_classify,
     evidence_export_record,
@@ -52,6 +54,7 @@ from cases.services.leads import (
 __all__ = [
     "EvidenceAddResult",
     "ParsedEvidence",
+    "UndoResult",
     "access_denied_record",
     "attachment_add",
     "attachment_download_record",
@@ -65,6 +68,7 @@ __all__ = [
     "case_template_create",
     "case_update",
     "case_view_record",
+    "classification_bulk_undo",
     "deconfliction_usage_record",
     "evidence_add",
     "evidence_classify",

@@ -17,14 +17,15 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from agencies.selectors import membership_of
-from audit.actions import Action
-from casebridge.errors import CasebridgeError, ForbiddenError
+from audit.actions import Action, Outcome
+from audit.capture import actor_for_user, audit_record
+from casebridge.errors import CasebridgeError, ForbiddenError, NotFoundError
 from cases.access import Access, CaseContext
-from cases.models import EvidenceItem, MatchState
+from cases.models import ClassificationBatch, ClassificationBatchEntry, EvidenceItem, MatchState
 from cases.services._common import case_audit, case_touch
 from hashsets.formats import ParseError, ParseReport, detect_format, iter_records
 from hashsets.formats.records import Category, Scheme
-from hashsets.models import TLP, Classification, HashSet, Media, Series
+from hashsets.models import TLP, Classification, HashSet, HashSetPublication, Media, Series
 
 EVIDENCE_MAX_ITEMS = 200_000
 _BY_LENGTH = {32: "md5", 40: "sha1", 64: "sha256"}
@@ -478,6 +479,12 @@ def evidence_classify(
     from hashsets.formats.records import category_code_for
 
     code = category_code_for(category, hashset.scheme) or ""
+    series_name = series.strip()[:200]
+    series_obj = Series.objects.get_or_create(name=series_name)[0] if series_name else None
+    batch = _batch_record(
+        acting_user=acting_user, context=context, hashset=hashset, media_ids=set(media_of.values()), now=now,
+        category=category, victim_identified=victim_identified, series_obj=series_obj, item_ids=ids,
+    )  # fmt: skip
     Classification.objects.bulk_create(
         [
             Classification(
@@ -497,9 +504,7 @@ def evidence_classify(
         unique_fields=["hashset", "media"],
         update_fields=["category", "category_code", "victim_identified", "updated_at", "retracted_at"],
     )
-    series_obj = None
-    if series.strip():
-        series_obj, _ = Series.objects.get_or_create(name=series.strip()[:200])
+    if series_obj is not None:
         classification_ids = Classification.objects.filter(
             hashset=hashset, media_id__in=set(media_of.values())
         ).values_list("pk", flat=True)
@@ -519,6 +524,7 @@ def evidence_classify(
             "category": category,
             "hashset": hashset.pk,
             "series": series_obj.pk if series_obj else None,
+            "batch": batch.pk,
         },
     )
     if series_obj is not None:
@@ -526,6 +532,153 @@ def evidence_classify(
 
         case_series_link(acting_user=acting_user, context=context, name=series_obj.name)
     return len(items)
+
+
+def _batch_record(
+    *, acting_user, context: CaseContext, hashset: HashSet, media_ids: set[int], now, category: str,
+    victim_identified: bool | None, series_obj: Series | None, item_ids: list[int],
+) -> ClassificationBatch:  # fmt: skip
+    """The batch with each item's classification as it is before this change (locked, so a
+    concurrent classify cannot slip between what is remembered and what is overwritten)."""
+    before = {
+        c.media_id: c
+        for c in Classification.objects.select_for_update()
+        .filter(hashset=hashset, media_id__in=media_ids)
+        .order_by("pk")
+    }
+    linked: set[int] = set()
+    if series_obj is not None and before:
+        linked = set(
+            Classification.series.through.objects.filter(
+                classification_id__in=[c.pk for c in before.values()], series_id=series_obj.pk
+            ).values_list("classification__media_id", flat=True)
+        )
+    batch = ClassificationBatch.objects.create(
+        case=context.case, hashset=hashset, created_by=acting_user, created_at=now, category=category,
+        victim_identified=victim_identified, series=series_obj, item_ids=item_ids,
+    )  # fmt: skip
+    entries = []
+    for media_id in sorted(media_ids):
+        old = before.get(media_id)
+        entries.append(
+            ClassificationBatchEntry(
+                batch=batch,
+                media_id=media_id,
+                existed=old is not None,
+                category=old.category if old else "",
+                category_code=old.category_code if old else "",
+                victim_identified=old.victim_identified if old else None,
+                retracted_at=old.retracted_at if old else None,
+                series_added=series_obj is not None and media_id not in linked,
+            )
+        )
+    ClassificationBatchEntry.objects.bulk_create(entries)
+    return batch
+
+
+@dataclass(frozen=True)
+class UndoResult:
+    restored: int
+    skipped: int  # changed again since the batch: left as they are
+
+    @property
+    def message(self) -> str:
+        text = f"Classification of {self.restored} item{'s' if self.restored != 1 else ''} undone."
+        if self.skipped:
+            text += (
+                f" {self.skipped} item{'s were' if self.skipped != 1 else ' was'} classified again since this change"
+                " and left as they are."
+            )
+        return text
+
+
+def classification_bulk_undo(*, acting_user, batch: ClassificationBatch) -> UndoResult:
+    """Put back each item's classification as it was before `batch` (removed where there was none),
+    for the rows the batch wrote and nobody changed since; audited. Only the user who made the
+    change and the agency's supervisors may undo it: anyone else is told it does not exist."""
+    from cases.access import batch_undo_allowed
+    from cases.selectors import case_context
+
+    context = case_context(user=acting_user, case_id=batch.case_id, need=Access.WRITE, what="classify")
+    if not batch_undo_allowed(user=acting_user, context=context, batch=batch):
+        # the refusal is recorded in its own transaction: the NotFoundError must not roll it back
+        with transaction.atomic():
+            audit_record(
+                action=Action.ACCESS_DENIED, actor=actor_for_user(acting_user), outcome=Outcome.DENIED,
+                agency=context.case.agency.code, object_type="classification_batch", object_id=batch.pk,
+                reason="undo of a classification change: neither its author nor a supervisor",
+            )  # fmt: skip
+        raise NotFoundError("No such classification change in this case.")
+    with transaction.atomic():
+        batch = ClassificationBatch.objects.select_for_update().get(pk=batch.pk)
+        if batch.undone_at is not None:
+            raise CasebridgeError("This change was already undone.")
+        entries = {e.media_id: e for e in batch.entries.all()}
+        current = {
+            c.media_id: c
+            for c in Classification.objects.select_for_update()
+            .filter(hashset_id=batch.hashset_id, media_id__in=list(entries))
+            .order_by("pk")
+        }
+        now = timezone.now()
+        # a partner that received the set since the batch has these rows: removing one would leave
+        # the partner's copy standing, so it is retracted (a tombstone the next delta carries)
+        published = HashSetPublication.objects.filter(
+            hashset_id=batch.hashset_id, published_at__gte=batch.created_at
+        ).exists()
+        restored, skipped = 0, 0
+        to_delete: list[int] = []
+        to_update: list[Classification] = []
+        unlink: list[int] = []
+        for media_id, entry in entries.items():
+            row = current.get(media_id)
+            if (
+                row is None
+                or row.updated_at != batch.created_at
+                or row.retracted_at is not None
+                or row.category != batch.category
+            ):
+                skipped += 1
+                continue
+            restored += 1
+            if entry.series_added and batch.series_id is not None:
+                unlink.append(row.pk)
+            if not entry.existed and not published:
+                to_delete.append(row.pk)
+                continue
+            if entry.existed:
+                row.category, row.category_code = entry.category, entry.category_code
+                row.victim_identified, row.retracted_at = entry.victim_identified, entry.retracted_at
+            else:
+                row.retracted_at = now
+            row.updated_at = now  # the next delta to partners carries the restored values
+            to_update.append(row)
+        if unlink:
+            Classification.series.through.objects.filter(
+                classification_id__in=unlink, series_id=batch.series_id
+            ).delete()
+        if to_delete:
+            Classification.objects.filter(pk__in=to_delete).delete()
+        if to_update:
+            Classification.objects.bulk_update(
+                to_update, ["category", "category_code", "victim_identified", "retracted_at", "updated_at"]
+            )
+        HashSet.objects.filter(pk=batch.hashset_id).update(updated_at=now)
+        batch.undone_at, batch.undone_by = now, acting_user
+        batch.save(update_fields=["undone_at", "undone_by"])
+        items = list(context.case.evidence.filter(pk__in=batch.item_ids))
+        if items:
+            evidence_match(user=acting_user, items=items)
+        case_touch(context.case)
+        case_audit(
+            action=Action.EVIDENCE_CLASSIFY_UNDO, user=acting_user, case=context.case,
+            object_type="classification_batch", object_id=batch.pk,
+            details={
+                "batch": batch.pk, "category": batch.category, "hashset": batch.hashset_id,
+                "restored": restored, "skipped": skipped, "made_by": batch.created_by.username,
+            },
+        )  # fmt: skip
+    return UndoResult(restored=restored, skipped=skipped)
 
 
 def evidence_view_record(*, acting_user, context: CaseContext, details: dict) -> None:

@@ -11,12 +11,12 @@ from pathlib import Path
 from django.conf import settings
 from django.contrib import messages
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from agencies.decorators import member_required
-from casebridge.errors import CasebridgeError
+from casebridge.errors import CasebridgeError, NotFoundError
 from cases import forms, selectors, services
 from cases.access import Access
 from cases.charts import triage_bars
@@ -110,6 +110,7 @@ def triage_view(request: HttpRequest, case_id: int) -> HttpResponse:
         row["agencies"] = sorted({c["agency"] for c in row["classifications"]})
         row["series"] = sorted({s for c in row["classifications"] for s in c["series"]})
     summary = selectors.evidence_summary(case=case)
+    last_batch = selectors.classification_batch_last(user=request.user, context=context) if context.can_write else None
     services.evidence_view_record(
         acting_user=request.user, context=context,
         details={"page": page.number, "filters": {"state": filters.state, "category": filters.category}},
@@ -120,32 +121,73 @@ def triage_view(request: HttpRequest, case_id: int) -> HttpResponse:
         {
             "ctx": context, "case": case, "page": page, "rows": rows, "filter_form": filter_form,
             "classify_form": forms.ClassifyForm(auto_id="id_classify_%s"), "summary": summary,
-            "chart": triage_bars(summary), "sizes": TRIAGE_PAGE_SIZES, "size": size,
+            "chart": triage_bars(summary), "sizes": TRIAGE_PAGE_SIZES, "size": size, "last_batch": last_batch,
         },
     )  # fmt: skip
+
+
+# More items than this in one "classify selected" need a second, explicit step: a mistaken
+# category over a whole page is easy to click and slow to put right.
+CLASSIFY_CONFIRM_ABOVE = 5
 
 
 def _classify(request, case_id: int) -> HttpResponse:
     context = case_or_404(request, case_id, Access.WRITE, "classify")
     form = forms.ClassifyForm(request.POST)
-    ids = request.POST.getlist("items")
+    ids = sorted({int(i) for i in request.POST.getlist("items") if i.isdigit()})
     back = request.POST.get("back") or ""
     target = f"/cases/{case_id}/evidence/" + (f"?{back}" if back and "\n" not in back else "")
     if not form.is_valid():
-        messages.error(request, "Choose a category.")
+        for errors in form.errors.values():
+            for error in errors:
+                messages.error(request, error)
         return redirect(target)
+    category = form.cleaned_data["category"]
+    if len(ids) > CLASSIFY_CONFIRM_ABOVE and request.POST.get("confirm") != "yes":
+        # nothing is written until the user posts this page's form again, with confirm=yes
+        return render(
+            request,
+            "cases/classify_confirm.html",
+            {
+                "ctx": context, "case": context.case, "ids": ids, "count": len(ids), "back": back,
+                "category": category, "category_label": dict(forms.CATEGORY_CHOICES).get(category, category),
+                "form_data": form.cleaned_data, "victim": request.POST.get("victim_identified", ""),
+                "set_name": f"{context.case.agency.code} case classifications", "target": target,
+            },
+        )  # fmt: skip
     try:
         count = services.evidence_classify(
-            acting_user=request.user, context=context, item_ids=[int(i) for i in ids if i.isdigit()],
-            category=form.cleaned_data["category"], victim_identified=form.cleaned_data["victim_identified"],
+            acting_user=request.user, context=context, item_ids=ids,
+            category=category, victim_identified=form.cleaned_data["victim_identified"],
             series=form.cleaned_data["series"],
         )  # fmt: skip
     except CasebridgeError as exc:
         messages.error(request, exc.message)
     else:
         set_name = services.case_classification_set(agency=context.case.agency).name
-        messages.success(request, f"{count} item{'s' if count != 1 else ''} classified into “{set_name}”.")
+        messages.success(
+            request,
+            f"{count} item{'s' if count != 1 else ''} classified into “{set_name}”. "
+            "To put back what they were, use Undo under “Last bulk change”.",
+        )
     return redirect(target)
+
+
+@member_required(*WORK_ROLES)
+@refusable
+@require_POST
+def classification_undo_view(request: HttpRequest, case_id: int, batch_id: int) -> HttpResponse:
+    context = case_or_404(request, case_id, Access.WRITE, "classify")
+    try:
+        batch = selectors.classification_batch_get(context=context, batch_id=batch_id)
+        result = services.classification_bulk_undo(acting_user=request.user, batch=batch)
+    except NotFoundError:
+        raise Http404("No such classification change in this case.") from None
+    except CasebridgeError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, result.message)
+    return redirect("case-triage", case_id=case_id)
 
 
 @member_required(*WORK_ROLES)
