@@ -24,7 +24,7 @@ from audit.models import AuditEntry
 from cases import services as case_services
 from cases import sharing
 from cases.access import Access
-from cases.models import CaseRole
+from cases.models import CaseRole, ClassificationBatch
 from cases.selectors import case_context
 from exchange.models import Bundle, ShareRequest
 from exchange.services import agreement_set, keys_ensure, partner_add_from_card, partner_token_issue, partner_verify
@@ -140,6 +140,8 @@ def world(alice, bob, charlie, sam, adam, audrey, carl, agency_a, agency_b, tmp_
         acting_user=alice, context=write, parsed=case_services.evidence_parse_pasted(digests(0)["MD5"])
     )
     evidence = case.evidence.get()
+    # a bulk classification of the case for the undo URL (no entries: the world's evidence stays unknown)
+    batch = ClassificationBatch.objects.create(case=case, hashset=hashset, created_by=alice, category="csam_c")
     lead = case_services.lead_create(
         acting_user=alice, context=write, title="NSP-SECRET-LEAD", tlp="AMBER", evidence_ids=[evidence.pk],
         clues=[("language", "NSP-SECRET-CLUE")],
@@ -171,5 +173,6 @@ def world(alice, bob, charlie, sam, adam, audrey, carl, agency_a, agency_b, tmp_
         "lead_id": lead.pk, "request_id": lead_share.pk, "key_set_id": keys_a.pk, "partner_id": a_to_b.pk,
         "direction": "out", "bundle_pk": bundle.pk, "bundle_id": str(bundle.bundle_id), "code": "NSP",
         "algorithm": "md5", "hex_digest": digests(0)["MD5"].lower(), "rule_id": rule.pk,
+        "batch_id": batch.pk,
     }  # fmt: skip
     return World(users=users, objects=objects, kwargs=kwargs, tokens={"partner": f"Partner {partner_token}"})

@@ -132,6 +132,7 @@ MATRIX: dict[str, Row] = {
     "case-triage": get(*CASE_READ),
     "case-evidence-add": get(*CASE_READ),
     "case-rematch": post(*CASE_POST),
+    "case-classify-undo": post(*CASE_POST),  # its author (alice) and supervisors; bob, not its author: 404
     "case-evidence-export": get(*CASE_READ),
     "case-lead-create": get(*CASE_READ),
     "leads": get(L, 200, 200, 200, 200, 403, 403, L),
