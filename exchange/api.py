@@ -209,6 +209,7 @@ class WitnessView(PartnerAPIView):
 
     class WitnessStateSerializer(serializers.Serializer):
         last_size = serializers.IntegerField()
+        witness_vkey = serializers.CharField(help_text="This node's own cosigner key (not its audit key).")
 
     class CosignatureSerializer(serializers.Serializer):
         line = serializers.CharField()
@@ -221,9 +222,10 @@ class WitnessView(PartnerAPIView):
     )
     def get(self, request):
         from exchange.models import WitnessedLog
+        from exchange.witness import witness_vkey
 
         log = WitnessedLog.objects.filter(origin=request.query_params.get("origin", ""), partner=request.auth).first()
-        return Response({"last_size": log.last_size if log else 0})
+        return Response({"last_size": log.last_size if log else 0, "witness_vkey": witness_vkey()})
 
     @extend_schema(request=WitnessRequestSerializer, responses=CosignatureSerializer, summary="Cosign a checkpoint")
     def post(self, request):

@@ -173,5 +173,16 @@ def kek_rotate(*, old_kek: bytes, new_kek: bytes) -> int:
             bytes(partner.outbound_token_wrapped), old_kek, new_kek, key_id=f"partner-token-{partner.pk}"
         )
         partner.save(update_fields=["outbound_token_wrapped"])
+    from exchange.models import WitnessKey
+
+    for witness in WitnessKey.objects.iterator():  # the node's own cosigning key (M3)
+        try:
+            unwrap_private_key(bytes(witness.private_wrapped), kek=new_kek, key_id=witness.key_id)
+            continue
+        except KeyWrapError:
+            pass
+        witness.private_wrapped = rewrap(bytes(witness.private_wrapped), old_kek, new_kek, key_id=witness.key_id)
+        witness.save(update_fields=["private_wrapped"])
+        count += 1
     node_kek.cache_clear()
     return count

@@ -252,3 +252,18 @@ class WitnessedLog(models.Model):
 
     def __str__(self) -> str:
         return f"witnessed {self.origin} at {self.last_size}"
+
+
+class WitnessKey(models.Model):
+    """This node's own cosigning key (M3): witnessing is not done with the audit signing key, so a
+    cosignature and a checkpoint of this node's log can never be confused, and either key can be
+    replaced alone. The private key is stored only wrapped under the KEK, like the agency keys."""
+
+    key_id = models.CharField(max_length=40, unique=True)
+    name = models.CharField(max_length=200, help_text="The key name in cosignature lines.")
+    public = models.BinaryField()
+    private_wrapped = models.BinaryField(editable=False)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    def __str__(self) -> str:
+        return f"witness key {self.name}"

@@ -15,26 +15,71 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from audit import merkle, note
 from audit.actions import Action, Outcome
 from audit.capture import SYSTEM_ACTOR, Actor, audit_record
-from audit.keys import audit_key_history, audit_key_name, audit_public_key_bytes, audit_signing_key
+from audit.keys import audit_key_history, audit_key_name, audit_public_key_bytes
 from audit.models import AuditCosignature
 from audit.selectors import checkpoint_latest, consistency_proof
-from casebridge.errors import CasebridgeError, ConflictError
+from casebridge.errors import CasebridgeError, ConflictError, ForbiddenError
 from exchange import keystore, outbound
-from exchange.models import Partner, WitnessedLog
+from exchange.keys import wrap_private_key
+from exchange.models import Partner, WitnessedLog, WitnessKey
 
 WITNESS_REPLY_LIMIT = 1 << 20  # a cosignature and a few numbers: a partner answering more is refused
 
 
+WITNESS_KEY_ID = "node-witness-1"
+
+
+def _witness_key_row() -> WitnessKey:
+    """This node's witness key, made on first use (Ed25519, wrapped under the KEK)."""
+    row = WitnessKey.objects.filter(key_id=WITNESS_KEY_ID).first()
+    if row is not None:
+        return row
+    private = Ed25519PrivateKey.generate()
+    raw = private.private_bytes(
+        serialization.Encoding.Raw, serialization.PrivateFormat.Raw, serialization.NoEncryption()
+    )
+    public = private.public_key().public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    try:
+        with transaction.atomic():
+            return WitnessKey.objects.create(
+                key_id=WITNESS_KEY_ID, name=f"{audit_key_name()}/witness", public=public,
+                private_wrapped=wrap_private_key(raw, kek=keystore.node_kek(), key_id=WITNESS_KEY_ID),
+            )  # fmt: skip
+    except IntegrityError:  # another process made it first: use theirs
+        return WitnessKey.objects.get(key_id=WITNESS_KEY_ID)
+
+
+def _witness_signing_key() -> tuple[str, Ed25519PrivateKey]:
+    row = _witness_key_row()
+    raw = keystore.unwrap(bytes(row.private_wrapped), key_id=row.key_id)
+    return row.name, Ed25519PrivateKey.from_private_bytes(raw)
+
+
 def witness_vkey() -> str:
-    """This node's cosigner key (type 0x04), derived from its audit key."""
-    return note.cosigner_vkey(audit_key_name(), audit_public_key_bytes())
+    """This node's cosigner key (type 0x04): its own witness key, never the audit signing key (M3)."""
+    row = _witness_key_row()
+    return note.cosigner_vkey(row.name, bytes(row.public))
+
+
+def _refusal(partner: Partner, origin: str) -> str:
+    """Why this partner may not have `origin` witnessed here, or ''."""
+    if partner.state != Partner.State.VERIFIED:
+        return "only verified partners are witnessed"
+    if origin == settings.AUDIT_ORIGIN:
+        return "that origin is this node's own log"
+    holder = WitnessedLog.objects.filter(origin=origin).exclude(partner=partner).exists()
+    if holder:
+        return "that origin is witnessed for another partner"
+    return ""
 
 
 @dataclass(frozen=True)
@@ -113,11 +158,22 @@ def checkpoint_cosign(
             checkpoint = note.checkpoint_verify(note_text, vkey=log_vkey)
         except (note.NoteError, ValueError) as exc:
             raise CasebridgeError(f"The checkpoint does not verify: {exc}") from None
+        refused = _refusal(partner, checkpoint.origin)
+        if refused:
+            # Audited in this transaction, which commits: the refusal's entry survives the refusal.
+            audit_record(
+                action=Action.CHECKPOINT_COSIGN, actor=actor, outcome=Outcome.DENIED,
+                object_type="witnessed_log", object_id=checkpoint.origin[:64],
+                reason=f"refused: {refused}", details={"origin": checkpoint.origin, "size": checkpoint.size},
+            )  # fmt: skip
+    if refused:
+        raise ForbiddenError(f"Refused to cosign: {refused}.")
+    with transaction.atomic():
         log = WitnessedLog.objects.select_for_update().filter(origin=checkpoint.origin).first()
         if log is None:
             log = WitnessedLog.objects.create(partner=partner, origin=checkpoint.origin, vkey=log_vkey)
-        if log.partner_id != partner.pk:
-            raise CasebridgeError("This log is witnessed for another partner.")
+        if log.partner_id != partner.pk:  # taken between the two transactions
+            raise ForbiddenError("Refused to cosign: that origin is witnessed for another partner.")
         previous_vkey = log.vkey
         reached, problem = _key_followed(log, handovers or [], to_vkey=log_vkey)
         if not problem:
@@ -138,9 +194,8 @@ def checkpoint_cosign(
     if problem:
         raise ConflictError(f"Refused to cosign: {problem}. The log may have been rewritten.")
     with transaction.atomic():
-        line = note.cosignature_sign(
-            checkpoint, name=audit_key_name(), private_key=audit_signing_key(), timestamp=int(time.time())
-        )
+        name, private_key = _witness_signing_key()
+        line = note.cosignature_sign(checkpoint, name=name, private_key=private_key, timestamp=int(time.time()))
         WitnessedLog.objects.filter(pk=log.pk).update(
             vkey=log.vkey, last_size=checkpoint.size, last_root=checkpoint.root_hash, last_note=note_text,
             updated_at=timezone.now(),
