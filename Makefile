@@ -22,16 +22,24 @@ $(VENV)/.installed: requirements.txt
 	$(PY) -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements.txt
 	touch $@
 
-run: $(VENV)/.installed
-	DEBUG=1 $(PY) manage.py migrate --no-input
-	DEBUG=1 $(PY) manage.py seed_demo
+# DEMO=1, not DEBUG=1: the demo shows the pages a real node shows (friendly 404/500/400), with keys
+# and secret generated under var/; settings refuse DEMO next to a real deployment's variables.
+run:
+	@echo "==> Installing dependencies into $(VENV) (the first time takes a few minutes; later runs skip it)"
+	@$(MAKE) --no-print-directory $(VENV)/.installed
+	@echo "==> Migrating the database (SQLite under var/ unless DATABASE_URL is set)"
+	DEMO=1 $(PY) manage.py migrate --no-input
+	@echo "==> Seeding the demo agencies, users, hash sets and case"
+	DEMO=1 $(PY) manage.py seed_demo
 	@echo
-	@echo "Casebridge demo node: http://127.0.0.1:$(PORT)/  (log in as nsp.investigator; code: DEBUG=1 $(PY) manage.py totp_code nsp.investigator)"
+	@echo "==> Serving the Casebridge demo node at http://127.0.0.1:$(PORT)/ (Ctrl-C stops it)"
+	@echo "    Log in as nsp.investigator; one-time code: DEMO=1 $(if $(CASEBRIDGE_VAR_DIR),CASEBRIDGE_VAR_DIR=$(CASEBRIDGE_VAR_DIR) )$(PY) manage.py totp_code nsp.investigator"
 	@if [ -n "$$CELERY_BROKER_URL" ]; then \
-	  DEBUG=1 $(VENV)/bin/celery -A casebridge worker -B --loglevel=INFO --concurrency=2 & \
+	  echo "==> Starting a Celery worker with its beat schedule (CELERY_BROKER_URL is set)"; \
+	  DEMO=1 $(VENV)/bin/celery -A casebridge worker -B --loglevel=INFO --concurrency=2 & \
 	  trap "kill $$!" EXIT; \
 	fi; \
-	DEBUG=1 $(PY) manage.py runserver 127.0.0.1:$(PORT)
+	DEMO=1 $(PY) manage.py runserver 127.0.0.1:$(PORT)
 
 services:
 	@bash scripts/services-up

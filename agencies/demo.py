@@ -1,11 +1,16 @@
-"""Demo agencies and users for `make run` (DEBUG only). Deterministic so a second run changes nothing."""
+"""Demo agencies and users for `make run` (DEMO or DEBUG only). Deterministic so a second run changes nothing."""
 
 from __future__ import annotations
 
 import base64
 import hashlib
+import os
+import shlex
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django_otp.plugins.otp_totp.models import TOTPDevice
@@ -14,7 +19,7 @@ from agencies.models import Agency, Membership, Role
 
 User = get_user_model()
 
-DEMO_PASSWORD = "Casebridge-demo-passphrase-2026"  # noqa: S105 - published demo password; seed_demo refuses without DEBUG
+DEMO_PASSWORD = "Casebridge-demo-passphrase-2026"  # noqa: S105 - published demo password; seed_demo refuses without DEMO or DEBUG
 DEMO_AGENCIES = [
     {"code": "NSP", "name": "Northshire Police Online Child Protection Unit", "country": "GB"},
     {"code": "RNP", "name": "Rivermark National Police Victim Identification", "country": "NL"},
@@ -76,3 +81,27 @@ def demo_seed(*, node_url: str = "http://127.0.0.1:8000") -> list[DemoUser]:
                 )
             )
     return created
+
+
+def demo_allowed() -> bool:
+    """Whether demo users (published passwords) and their helpers may exist here: DEMO or DEBUG only."""
+    return bool(settings.DEMO or settings.DEBUG)
+
+
+def demo_command_env() -> str:
+    """The environment prefix that makes a pasted `manage.py` command see this same demo node."""
+    parts = ["DEMO=1" if settings.DEMO else "DEBUG=1"]
+    if var_dir := os.environ.get("CASEBRIDGE_VAR_DIR"):
+        parts.append(f"CASEBRIDGE_VAR_DIR={shlex.quote(var_dir)}")
+    return " ".join(parts)
+
+
+def demo_python() -> str:
+    """The interpreter to print in hints: the repository's .venv when it is there, as `make run` uses it."""
+    venv_python = Path(settings.BASE_DIR) / ".venv" / "bin" / "python"
+    return ".venv/bin/python" if venv_python.exists() else shlex.quote(sys.executable)
+
+
+def demo_code_hint(username: str) -> str:
+    """A command that prints `username`'s current one-time code, pasted as is in the repository."""
+    return f"{demo_command_env()} {demo_python()} manage.py totp_code {username}"

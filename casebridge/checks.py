@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from django.conf import settings
-from django.core.checks import Tags, Warning, register
+from django.core.checks import Error, Tags, Warning, register
 
 
 @register(Tags.security, deploy=True)
@@ -39,5 +39,21 @@ def trusted_proxies_check(app_configs, **kwargs) -> list[Warning]:
             "X-Forwarded-For is then believed), or have the proxy send the PROXY protocol "
             "(GUNICORN_CMD_ARGS=--proxy-protocol v2 ...). See docs/deploy.md, 'The client address'.",
             id="casebridge.W002",
+        )
+    ]
+
+
+@register(Tags.security, deploy=True)
+def demo_mode_check(app_configs, **kwargs) -> list[Error]:
+    # DEMO relaxes cookies, TLS and keys for the loopback demo; a node being checked for deployment
+    # must never carry it, whatever else its environment says.
+    if not settings.DEMO:
+        return []
+    return [
+        Error(
+            "DEMO is on: this is the `make run` demo node (generated keys under var/, plain-HTTP cookies, "
+            "published demo passwords), not a deployable node.",
+            hint="Unset DEMO and configure the node as docs/deploy.md describes.",
+            id="casebridge.E001",
         )
     ]

@@ -1,4 +1,4 @@
-"""Demo content for `make run` (DEBUG only): enough to see every part working, safe to run twice.
+"""Demo content for `make run` (DEMO or DEBUG only): enough to see every part working, safe to run twice.
 
 Agencies and users come from `agencies.demo`. On top: keys and a verified partnership between
 NSP and RNP with a sharing agreement, a hash set per agency made of digests of benign strings

@@ -7,6 +7,12 @@ start a production node (DEBUG off) without a real secret key and allowed hosts.
 
 from __future__ import annotations
 
+import base64
+import logging
+import os
+import secrets
+import warnings
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -29,13 +35,68 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = Path(env_str("CASEBRIDGE_VAR_DIR") or BASE_DIR / "var")
 
 DEBUG = env_bool("DEBUG", False)
+# DEMO=1 (`make run`): a demo node on loopback with DEBUG off, so people see the pages a real node
+# shows (friendly 404/500/400, no technical pages), yet with no setup: keys and secret generated
+# under var/, plain-HTTP cookies, loopback hosts only. It is refused next to anything that says
+# "real deployment" (_DEMO_REFUSED below), and `check --deploy` fails with it (casebridge.E001).
+DEMO = env_bool("DEMO", False)
 SECRET_KEY = env_secret("SECRET_KEY") or ""
-ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost"] if DEBUG else [])
+_LOOPBACK_HOSTS = ["127.0.0.1", "localhost"]
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", _LOOPBACK_HOSTS if DEBUG or DEMO else [])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS")
 
 # A production node must be configured explicitly: no guessable key, no wildcard fallback.
 _INSECURE_KEY_PREFIX = "django-insecure"
-if not DEBUG:
+# Variables only a real deployment sets. The demo generates its own keys, so a configured key means
+# real data (or a real audit log) would sit behind published demo passwords: refuse instead.
+_DEMO_REFUSED = (
+    "SECRET_KEY",
+    "KEY_ENCRYPTION_KEY",
+    "KEY_ENCRYPTION_KEY_PREVIOUS",
+    "AUDIT_SIGNING_KEY",
+    "TRUST_X_FORWARDED_PROTO",
+    "TRUSTED_PROXIES",
+    "CSRF_TRUSTED_ORIGINS",
+)
+_DEMO_HOSTS = {"127.0.0.1", "localhost", "::1", "[::1]"}
+
+
+def _demo_refusal() -> str | None:
+    """Why DEMO may not run in this environment, or None (a loopback node with nothing of production)."""
+    configured = [name for name in _DEMO_REFUSED if env_str(name) is not None or env_str(f"{name}_FILE") is not None]
+    if configured:
+        return f"{', '.join(configured)} set: that is a real deployment, and DEMO has published passwords"
+    if other := sorted(set(ALLOWED_HOSTS) - _DEMO_HOSTS):
+        return f"ALLOWED_HOSTS names {', '.join(other)}: a demo node answers on loopback only"
+    if env_bool("SECURE_COOKIES", False) or env_bool("SECURE_SSL_REDIRECT", False):
+        return "SECURE_COOKIES or SECURE_SSL_REDIRECT is on: that is a node behind TLS, not the loopback demo"
+    return None
+
+
+def _demo_secret_file(path: Path, make: Callable[[], str]) -> str:
+    """Read a demo secret under var/, creating it (owner-only) on the first start."""
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(make() + "\n")
+        logging.getLogger("casebridge.demo").warning(
+            "DEMO: generated %s. This is a demo node with published passwords: never put real data in it.", path
+        )
+    return path.read_text().strip()
+
+
+if DEMO:
+    if _refusal := _demo_refusal():
+        raise ImproperlyConfigured(f"DEMO=1 is refused: {_refusal}. Unset DEMO on a real node.")
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    # The same files a DEBUG node generates (audit.keys, exchange.keystore), so one var/ serves both.
+    SECRET_KEY = _demo_secret_file(VAR_DIR / "demo-secret.key", lambda: secrets.token_urlsafe(64))
+    _demo_audit_key = _demo_secret_file(
+        VAR_DIR / "audit-signing.key", lambda: base64.b64encode(os.urandom(32)).decode()
+    )
+    _demo_kek = _demo_secret_file(VAR_DIR / "key-encryption.key", lambda: base64.b64encode(os.urandom(32)).decode())
+elif not DEBUG:
     _weak_key = secret_key_weakness(SECRET_KEY)
     if _weak_key:
         raise ImproperlyConfigured(
@@ -172,10 +233,15 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {
         "BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"
-        if not DEBUG
+        if not (DEBUG or DEMO)
         else "django.contrib.staticfiles.storage.StaticFilesStorage"
     },
 }
+# The demo serves static files with whitenoise straight from the apps (no collectstatic step), so
+# whitenoise's warning that STATIC_ROOT was never collected says nothing useful there.
+WHITENOISE_USE_FINDERS = DEBUG or DEMO
+if DEMO:
+    warnings.filterwarnings("ignore", message="No directory at: ", category=UserWarning)
 MEDIA_ROOT = VAR_DIR / "uploads"
 
 LOGIN_URL = "login"
@@ -194,16 +260,17 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
 SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
-# Behind TLS in production; `make run` serves plain HTTP on loopback with DEBUG on.
-_secure = env_bool("SECURE_COOKIES", not DEBUG)
+# Behind TLS in production; `make run` (DEMO) and DEBUG serve plain HTTP on loopback.
+_plain_http = DEBUG or DEMO
+_secure = env_bool("SECURE_COOKIES", not _plain_http)
 SESSION_COOKIE_SECURE = _secure
 CSRF_COOKIE_SECURE = _secure
 SESSION_COOKIE_NAME = "__Host-sessionid" if _secure else "sessionid"
 CSRF_COOKIE_NAME = "__Host-csrftoken" if _secure else "csrftoken"
-SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
-SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31536000, minimum=0)
-SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
-SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", not DEBUG)
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not _plain_http)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if _plain_http else 31536000, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = not _plain_http
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", not _plain_http)
 if env_bool("TRUST_X_FORWARDED_PROTO", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 # Reverse proxies (CIDR networks) whose X-Forwarded-For is believed for the client's address
@@ -306,6 +373,8 @@ CELERY_BEAT_SCHEDULE = {
 # --- Audit ----------------------------------------------------------------------------------
 AUDIT_ORIGIN = env_str("AUDIT_ORIGIN") or "casebridge.local/audit"
 AUDIT_SIGNING_KEY = env_secret("AUDIT_SIGNING_KEY")  # base64 Ed25519 seed; generated under var/ if unset
+if DEMO:
+    AUDIT_SIGNING_KEY = _demo_audit_key
 AUDIT_COMMITMENT_SALT_BYTES = 16
 # How long audit entries are kept before whole partitions are archived offline (docs/retention.md).
 # No agency's data retention rule may keep a record longer than this: its audit trail must outlive it.
@@ -353,6 +422,8 @@ else:
 # base64 of 32 random bytes; wraps every agency's private keys at rest. Generated under var/ only
 # when DEBUG is on (development); a production node refuses to create keys without it.
 KEY_ENCRYPTION_KEY = env_secret("KEY_ENCRYPTION_KEY")
+if DEMO:
+    KEY_ENCRYPTION_KEY = _demo_kek
 KEY_ENCRYPTION_KEY_PREVIOUS = env_secret("KEY_ENCRYPTION_KEY_PREVIOUS")  # during KEK rotation
 EXCHANGE_BUNDLE_DIR = Path(env_str("EXCHANGE_BUNDLE_DIR") or VAR_DIR / "bundles")
 EXCHANGE_MAX_BUNDLE_BYTES = env_int("EXCHANGE_MAX_BUNDLE_BYTES", 2 * 1024**3, minimum=1024)

@@ -1,20 +1,22 @@
 from __future__ import annotations
 
-from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 from django_otp.oath import totp
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from agencies.demo import demo_allowed
+
 
 class Command(BaseCommand):
-    help = "Print the current one-time code of a demo user (DEBUG only), for logging in without a phone."
+    help = "Print the current one-time code of a demo user (DEMO or DEBUG only), for logging in without a phone."
 
     def add_arguments(self, parser):
         parser.add_argument("username")
 
     def handle(self, *args, username: str, **options):
-        if not settings.DEBUG:
-            raise CommandError("totp_code only runs with DEBUG on.")
+        # A node's real users' codes must never be printable: demo nodes only.
+        if not demo_allowed():
+            raise CommandError("totp_code only runs with DEMO=1 or DEBUG=1.")
         device = TOTPDevice.objects.filter(user__username=username, confirmed=True).first()
         if device is None:
             raise CommandError(f"{username} has no confirmed authenticator.")
