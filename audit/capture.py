@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from django.conf import settings
-from django.db import transaction
+from django.db import connection, transaction
 
 from audit.actions import Action, Outcome
 from audit.models import AuditPending, AuditSensitiveValue
@@ -66,6 +66,34 @@ def commit_value(value: str) -> tuple[str, bytes]:
     """A salted SHA-256 commitment to `value`: reveals nothing without the salt, proves it with it."""
     salt = secrets.token_bytes(settings.AUDIT_COMMITMENT_SALT_BYTES)
     return hashlib.sha256(salt + value.encode("utf-8")).hexdigest(), salt
+
+
+_PENDING_INSERT = "INSERT INTO audit_pending (body) VALUES (%s)"
+
+
+def _pending_insert(body: str) -> None:
+    """One INSERT of the entry into the writers' queue, without the ORM's per-row work.
+
+    `AuditPending.objects.create` builds a model instance, compiles the SQL and asks for the new id
+    back (`RETURNING`) on every call; and Django's PostgreSQL cursors bind parameters client-side,
+    so the server parses the whole statement, 400-odd bytes of entry included, every time. This
+    goes through Django's cursor wrapper all the same (health check, thread check, error
+    translation, execute wrappers, the DEBUG query log), but on a server-binding psycopg cursor:
+    psycopg prepares the statement on the connection after a few uses, and from then on only the
+    body is sent.
+    """
+    if connection.vendor != "postgresql":
+        AuditPending.objects.create(body=body)
+        return
+    import psycopg
+
+    connection.close_if_health_check_failed()  # what connection.cursor() does first
+    connection.ensure_connection()
+    connection.validate_thread_sharing()
+    raw = psycopg.Cursor(connection.connection)
+    cursor = connection.make_debug_cursor(raw) if connection.queries_logged else connection.make_cursor(raw)
+    with cursor:
+        cursor.execute(_PENDING_INSERT, [body])
 
 
 def _utc_now_text() -> str:
@@ -131,11 +159,20 @@ def audit_record(
     # Canonicalizing here (not only at integration) makes a bad detail value fail the caller's
     # transaction instead of jamming the integrator for everyone.
     body = canonical_json(entry).decode("utf-8")
-    # No savepoint: the entry lives or dies with the caller's transaction (5 round trips -> 3).
-    with transaction.atomic(savepoint=False):
-        AuditPending.objects.create(body=body)
-        if side_rows:
-            AuditSensitiveValue.objects.bulk_create(side_rows)
+    if side_rows or not connection.in_atomic_block:
+        # No savepoint: the entry lives or dies with the caller's transaction (5 round trips -> 3).
+        with transaction.atomic(savepoint=False):
+            _pending_insert(body)
+            if side_rows:
+                AuditSensitiveValue.objects.bulk_create(side_rows)
+    else:
+        # The usual case, one statement inside the caller's transaction: no block of our own, but
+        # a failure still dooms the caller's transaction, as atomic(savepoint=False) would.
+        try:
+            _pending_insert(body)
+        except BaseException:
+            connection.needs_rollback = True
+            raise
     if settings.AUDIT_INTEGRATE_ON_COMMIT:
         from audit.integrator import audit_integrate_soon
 
