@@ -81,6 +81,22 @@ def test_investigator_case_triage_lead_and_share_request(
     unknown.refresh_from_db()
     assert unknown.match_state == "known" and unknown.category == "csam_b"
 
+    # Undo it (the item is unknown again), then classify it again: no category is preselected.
+    last = page.get_by_role("region", name="Last bulk change")
+    expect(last).to_contain_text("1 item classified as csam_b")
+    last.get_by_role("button", name="Undo").click()
+    expect(page.get_by_text("Classification of 1 item undone.")).to_be_visible()
+    unknown.refresh_from_db()
+    assert unknown.match_state == "unknown"
+    page.get_by_label(f"Select item {unknown.pk}").check()
+    expect(bulk.get_by_label("Category")).to_have_value("")
+    bulk.get_by_label("Category").select_option("csam_b")
+    bulk.get_by_label("Series (optional)").fill("Series Lantern")
+    bulk.get_by_role("button", name="Classify selected").click()
+    expect(page.get_by_text("1 item classified into “NSP case classifications”.")).to_be_visible()
+    unknown.refresh_from_db()
+    assert unknown.match_state == "known" and unknown.category == "csam_b"
+
     # Open a victim-identification lead from another unknown item.
     page.get_by_label("Match", exact=True).select_option("unknown")
     page.get_by_role("button", name="Filter").click()
