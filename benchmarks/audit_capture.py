@@ -13,8 +13,13 @@ other (order alternating between runs):
   ``audit_pending`` (id bigserial, body text), with a body of the same size. The floor: one
   durable commit per entry.
 
+* ``ORM insert (before)``, with ``--with-orm-baseline``: ``audit_record`` with the queue INSERT
+  done as it was before issue 14 (``AuditPending.objects.create`` in an ``atomic(savepoint=False)``
+  block), so the old and the new capture are compared side by side in the same run.
+
 Processes start together on a barrier after connecting; rate = all entries / (last finish -
-first start). Reported: median entries/s over runs for both modes and the ratio (targets:
+first start). The order of the modes rotates between runs. Reported: median entries/s over runs
+for every mode, the median of the per-run ratios to raw, and the ratio of the medians (targets:
 ``audit_record`` >= 1,000 entries/s and >= 0.5 x raw).
 """
 
@@ -87,12 +92,29 @@ def sample_body() -> str:
     return canonical_json(entry).decode()
 
 
+ORM_BASELINE = "ORM insert (before)"
+
+
+def _orm_insert(body: str) -> None:
+    """The queue INSERT as audit_record did it before issue 14."""
+    from django.db import transaction
+
+    from audit.models import AuditPending
+
+    with transaction.atomic(savepoint=False):
+        AuditPending.objects.create(body=body)
+
+
 def worker(mode: str, index: int, entries: int, barrier, results) -> None:
     """One writer process (spawned: sets Django up from the inherited environment)."""
     _common.setup_django_from_env()
     from django.db import connection
 
-    if mode == "audit_record":
+    if mode == ORM_BASELINE:
+        from audit import capture
+
+        capture._pending_insert = _orm_insert
+    if mode in ("audit_record", ORM_BASELINE):
         actor = _actor()
         connection.ensure_connection()
         for n in range(WARMUP):
@@ -156,6 +178,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--writers", type=int, default=4, help="concurrent writer processes (default 4)")
     parser.add_argument("--entries", type=int, default=5000, help="entries per writer per run (default 5000)")
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument(
+        "--with-orm-baseline", action="store_true", help="also measure the pre-issue-14 ORM INSERT, side by side"
+    )
     args = parser.parse_args(argv)
 
     with _common.BenchDatabase(NAME) as db:
@@ -165,15 +190,19 @@ def main(argv: list[str] | None = None) -> int:
         with connection.cursor() as cursor:
             cursor.execute(f"CREATE TABLE {RAW_TABLE} (id bigserial PRIMARY KEY, body text NOT NULL)")
         print(f"body size: {len(sample_body())} bytes; {args.writers} writers x {args.entries} entries per run")
-        runs: dict[str, list[dict]] = {"audit_record": [], "raw INSERT": []}
+        modes = ["audit_record", "raw INSERT"] + ([ORM_BASELINE] if args.with_orm_baseline else [])
+        runs: dict[str, list[dict]] = {mode: [] for mode in modes}
         for run in range(args.runs):
-            order = ["audit_record", "raw INSERT"] if run % 2 == 0 else ["raw INSERT", "audit_record"]
+            shift = run % len(modes)
+            order = modes[shift:] + modes[:shift]
+            if len(modes) == 2 and run % 2:
+                order = ["raw INSERT", "audit_record"]
             line = []
             for mode in order:
                 reset_tables()
                 connection.close()
                 result = run_mode(mode, args.writers, args.entries)
-                table = "audit_pending" if mode == "audit_record" else RAW_TABLE
+                table = RAW_TABLE if mode == "raw INSERT" else "audit_pending"
                 with connection.cursor() as cursor:
                     cursor.execute(f"SELECT count(*) FROM {table}")
                     written = cursor.fetchone()[0]
@@ -199,7 +228,14 @@ def main(argv: list[str] | None = None) -> int:
                 for mode, rs in runs.items()
             ],
         )
-        print(f"ratio audit_record / raw INSERT: {ratio:.2f}")
+        print(f"ratio audit_record / raw INSERT: {ratio:.2f} (ratio of the medians)")
+        per_run = {
+            mode: _common.median(r["rate"] / raw_r["rate"] for r, raw_r in zip(rs, runs["raw INSERT"], strict=True))
+            for mode, rs in runs.items()
+            if mode != "raw INSERT"
+        }
+        for mode, value in per_run.items():
+            print(f"median of per-run ratios {mode} / raw INSERT: {value:.2f}")
         print(
             f"target >= 1,000 entries/s: {_common.verdict(ours >= 1000)}; "
             f"target ratio >= 0.5: {_common.verdict(ratio >= 0.5)}"
@@ -211,6 +247,7 @@ def main(argv: list[str] | None = None) -> int:
                 "audit_record_rate": ours,
                 "raw_insert_rate": raw,
                 "ratio": ratio,
+                "per_run_ratio_medians": per_run,
                 "runs": runs,
             },
         )
