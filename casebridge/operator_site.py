@@ -159,6 +159,8 @@ def operator_page_record(*, request: HttpRequest, actor: Actor, permitted: bool,
     audit_record(
         action=Action.OPERATOR_VIEW,
         outcome=Outcome.SUCCESS if status < 400 else Outcome.FAILURE,
+        # A consultation like any other: its purpose is running the node.
+        purpose={"code": "node_administration"},
         details={"method": request.method, "status": status, "page": match.url_name if match else ""},
         **common,
     )

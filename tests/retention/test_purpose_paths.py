@@ -15,7 +15,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from audit.actions import Action
 from audit.integrator import audit_checkpoint_now
@@ -38,6 +40,7 @@ CONSULTATION_AND_DISCLOSURE = {
     "lead.view", "lead.list", "hashset.view", "hashset.export", "hash.lookup", "hash.match_pdq",
     "audit.view", "audit.export", "share.request", "share.approve", "bundle.send", "bundle.pull",
     "bundle.receive", "bundle.apply", "retention.queue_view", "retention.report", "deconfliction.usage_view",
+    "operator.view",
 }  # fmt: skip
 DISCLOSURES = {"share.request", "share.approve", "bundle.send", "bundle.pull"}  # these also name recipients
 # Listed in audit/actions.py but written by no code path yet: the first test keeps it that way.
@@ -83,6 +86,8 @@ def test_every_consultation_and_disclosure_path_records_a_purpose(
 
     a_to_b, _ = partnership
     client = api_client
+    operator = get_user_model().objects.create_superuser("nodeop", "op@example.org", "an-operator-passphrase-2026")
+    TOTPDevice.objects.create(user=operator, name="op", confirmed=True)
     # --- data: a case with evidence, a lead and an attachment; a hash set with a PDQ item ---------
     case = case_services.case_create(acting_user=alice, title="Operation Lantern", description="x")
     write = ctx(alice, case, Access.WRITE)
@@ -175,6 +180,7 @@ def test_every_consultation_and_disclosure_path_records_a_purpose(
         "retention.queue_view": web(alice, "/retention/"),
         "retention.report": web(audrey, "/retention/report/"),
         "deconfliction.usage_view": web(sam, "/cases/deconfliction/usage/"),
+        "operator.view": web(operator, "/operator/"),
     }
     assert set(triggers) == CONSULTATION_AND_DISCLOSURE
     seen: dict[str, int] = {}
