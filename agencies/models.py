@@ -122,3 +122,24 @@ class LoginThrottle(models.Model):
 
     def __str__(self) -> str:
         return f"{self.username} from {self.address}: {self.failures} failures"
+
+
+class LoginFailureBudget(models.Model):
+    """Failed logins of unknown usernames from one client address in one time window.
+
+    The first LOGIN_ANONYMOUS_AUDIT_PER_WINDOW are audited one by one; the rest only counted here
+    and written as one summary entry once the window has closed, so a flood of made-up usernames
+    cannot grow the append-only audit log without bound. The row is deleted when summarised.
+    """
+
+    address = models.CharField(max_length=64)
+    window_start = models.DateTimeField()
+    audited = models.PositiveIntegerField(default=0)
+    suppressed = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["address", "window_start"], name="login_budget_unique")]
+        indexes = [models.Index(fields=["window_start"])]
+
+    def __str__(self) -> str:
+        return f"{self.address} from {self.window_start:%Y-%m-%d %H:%M}: {self.audited}+{self.suppressed}"

@@ -71,15 +71,16 @@ def login_view(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         username = form.cleaned_data["username"].strip()
         address = client_address(request)
-        locked_until = services.login_locked_until(username=username, address=address)
-        if locked_until:
-            form.add_error(None, _locked_message(locked_until))
+        # Reserved before the password is checked: parallel guesses cannot all be evaluated (M1).
+        attempt = services.login_attempt_reserve(username=username, address=address)
+        if not attempt.allowed:
+            services.login_failure_record(username=username, address=address, stage="password", attempt=attempt)
+            form.add_error(None, _locked_message(attempt.locked_until))
         else:
             user = authenticate(request, username=username, password=form.cleaned_data["password"])
             if user is None:
-                if services.login_failure_record(username=username, address=address, stage="password"):
-                    until = services.login_locked_until(username=username, address=address)
-                    form.add_error(None, _locked_message(until))
+                if services.login_failure_record(username=username, address=address, stage="password", attempt=attempt):
+                    form.add_error(None, _locked_message(attempt.locked_until))
                 else:
                     form.add_error(None, "Wrong username or password.")
             else:
@@ -103,11 +104,24 @@ def _finish_login(request: HttpRequest, user, device) -> HttpResponse:
     return redirect(target)
 
 
-def _code_failed(request: HttpRequest, form, user) -> None:
+def _code_attempt(request: HttpRequest, user) -> services.LoginAttempt:
+    """Reserve one code check of `user` (M1); a refused one is audited here."""
     username, address = user.get_username(), client_address(request)
-    if services.login_failure_record(username=username, address=address, stage="otp", user=user):
-        request.session.flush()
-        form.add_error(None, _locked_message(services.login_locked_until(username=username, address=address)))
+    attempt = services.login_attempt_reserve(username=username, address=address)
+    if not attempt.allowed:
+        services.login_failure_record(username=username, address=address, stage="otp", user=user, attempt=attempt)
+    return attempt
+
+
+def _code_refused_locked(request: HttpRequest, form, attempt: services.LoginAttempt) -> None:
+    request.session.flush()
+    form.add_error(None, _locked_message(attempt.locked_until))
+
+
+def _code_failed(request: HttpRequest, form, user, attempt: services.LoginAttempt) -> None:
+    username, address = user.get_username(), client_address(request)
+    if services.login_failure_record(username=username, address=address, stage="otp", user=user, attempt=attempt):
+        _code_refused_locked(request, form, attempt)
     else:
         form.add_error("code", "That code is not right or has expired. Check your device's clock and try the new code.")
 
@@ -141,21 +155,20 @@ def login_verify_view(request: HttpRequest) -> HttpResponse:
         return redirect("login")
     form = OneTimeCodeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        locked_until = services.login_locked_until(username=user.get_username(), address=client_address(request))
-        if locked_until:
-            request.session.flush()
-            form.add_error(None, _locked_message(locked_until))
+        code = form.cleaned_data["code"].strip()
+        devices = list(TOTPDevice.objects.filter(user=user, confirmed=True))
+        wait = _cooling_down(devices)
+        if wait:
+            form.add_error("code", _cooling_down_message(wait))
         else:
-            code = form.cleaned_data["code"].strip()
-            devices = list(TOTPDevice.objects.filter(user=user, confirmed=True))
-            wait = _cooling_down(devices)
-            if wait:
-                form.add_error("code", _cooling_down_message(wait))
+            attempt = _code_attempt(request, user)
+            if not attempt.allowed:
+                _code_refused_locked(request, form, attempt)
             else:
                 for device in devices:
                     if device.verify_token(code):
                         return _finish_login(request, user, device)
-                _code_failed(request, form, user)
+                _code_failed(request, form, user, attempt)
     return render(request, "agencies/login_verify.html", {"form": form, "pending_user": user})
 
 
@@ -176,13 +189,16 @@ def login_enrol_view(request: HttpRequest) -> HttpResponse:
     form = OneTimeCodeForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
         wait = _cooling_down([device])
+        attempt = None if wait else _code_attempt(request, user)
         if wait:
             form.add_error("code", _cooling_down_message(wait))
+        elif not attempt.allowed:
+            _code_refused_locked(request, form, attempt)
         elif device.verify_token(form.cleaned_data["code"].strip()):
             services.totp_device_confirm(user=user, device=device)
             return _finish_login(request, user, device)
         else:
-            _code_failed(request, form, user)
+            _code_failed(request, form, user, attempt)
     secret_b32 = _base32(device.bin_key)
     qr = segno.make(device.config_url, error="m")
     return render(

@@ -304,6 +304,10 @@ LOGIN_LOCKOUT_MINUTES = env_int("LOGIN_LOCKOUT_MINUTES", 15, minimum=1)
 # Failures of one username from all client addresses together before the account itself is locked.
 LOGIN_ACCOUNT_FAILURE_LIMIT = env_int("LOGIN_ACCOUNT_FAILURE_LIMIT", 50, minimum=1)
 OTP_TOTP_ISSUER = env_str("OTP_TOTP_ISSUER") or "Casebridge"
+# Failed logins of unknown usernames audited one by one per client address and window; the rest of
+# the window is counted into one summary entry (a flood must not grow the audit log without bound).
+LOGIN_ANONYMOUS_AUDIT_PER_WINDOW = env_int("LOGIN_ANONYMOUS_AUDIT_PER_WINDOW", 20, minimum=1)
+LOGIN_ANONYMOUS_AUDIT_WINDOW_SECONDS = env_int("LOGIN_ANONYMOUS_AUDIT_WINDOW_SECONDS", 600, minimum=10)
 
 # --- API ------------------------------------------------------------------------------------
 REST_FRAMEWORK = {
@@ -379,6 +383,12 @@ AUDIT_COMMITMENT_SALT_BYTES = 16
 # How long audit entries are kept before whole partitions are archived offline (docs/retention.md).
 # No agency's data retention rule may keep a record longer than this: its audit trail must outlive it.
 AUDIT_RETENTION_DAYS = env_int("AUDIT_RETENTION_DAYS", 3650, minimum=1)
+CELERY_BEAT_SCHEDULE["login-failure-summaries"] = {
+    # Writes the summary entries of closed windows of unknown-username login failures.
+    "task": "agencies.tasks.login_failure_summaries_task",
+    "schedule": float(LOGIN_ANONYMOUS_AUDIT_WINDOW_SECONDS),
+    "options": {"expires": 60},
+}
 CELERY_BEAT_SCHEDULE["retention-sweep"] = {
     # Erase records past their deadline (idempotent: a late or doubled run erases nothing twice).
     "task": "retention.tasks.retention_sweep",

@@ -59,7 +59,9 @@ def test_lockout_after_repeated_failures_refuses_even_the_right_password(client,
     assert response.status_code == 200
     assert "locked until" in response.content.decode()
     actions = _actions()
-    assert actions.count("auth.login_failed") == settings.LOGIN_FAILURE_LIMIT
+    # The wrong ones, and the right one refused unchecked while the lock runs (a refusal is audited).
+    assert actions.count("auth.login_failed") == settings.LOGIN_FAILURE_LIMIT + 1
+    assert AuditEntry.objects.filter(action="auth.login_failed", outcome="denied").count() == 1
     assert "auth.lockout" in actions
 
 

@@ -1,4 +1,4 @@
-"""Writes for agencies, users, logins and API tokens. Each function is one audited transaction."""
+"""Writes for agencies, users, roles and API tokens. Each function is one audited transaction."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from agencies.models import Agency, ApiToken, LoginThrottle, Membership, NodeAuditor, Role
+from agencies.models import Agency, ApiToken, Membership, NodeAuditor, Role
 from audit.actions import Action, Outcome
 from audit.capture import SYSTEM_ACTOR, Actor, actor_for_user, audit_record
 from casebridge.errors import CasebridgeError, ForbiddenError
@@ -23,116 +23,6 @@ from casebridge.errors import CasebridgeError, ForbiddenError
 User = get_user_model()
 
 TOKEN_PREFIX = "cb"  # noqa: S105 - the public prefix of the token format, not a secret
-
-
-# --- logins --------------------------------------------------------------------------------
-
-
-class AccountLocked(CasebridgeError):
-    status_code = 429
-    title = "Account locked"
-
-
-# Two counters per username. Failures from one client address lock that address out after
-# LOGIN_FAILURE_LIMIT, so a stranger who knows a username cannot lock its owner out from elsewhere;
-# failures from all addresses together lock the account after LOGIN_ACCOUNT_FAILURE_LIMIT, so
-# guessing spread over many addresses still ends.
-
-
-def _throttle_keys(username: str, address: str) -> list[tuple[str, str, int]]:
-    username = username.lower()
-    return [
-        (username, address or "unknown", settings.LOGIN_FAILURE_LIMIT),
-        (username, LoginThrottle.ANY_ADDRESS, settings.LOGIN_ACCOUNT_FAILURE_LIMIT),
-    ]
-
-
-def login_locked_until(*, username: str, address: str):
-    """When the lock on `username` (from `address`) ends, or None when it may try to log in."""
-    now, ends = timezone.now(), []
-    for name, where, _limit in _throttle_keys(username, address):
-        throttle = LoginThrottle.objects.filter(username=name, address=where).first()
-        if throttle and throttle.locked_until and throttle.locked_until > now:
-            ends.append(throttle.locked_until)
-    return max(ends) if ends else None
-
-
-@transaction.atomic
-def login_failure_record(*, username: str, address: str, stage: str, user=None) -> bool:
-    """Count a failed password or one-time code; lock at a limit. True if `username` is now locked
-    for this address."""
-    now = timezone.now()
-    locked, counts = False, {}
-    for name, where, limit in _throttle_keys(username, address):
-        throttle, _ = LoginThrottle.objects.select_for_update().get_or_create(username=name, address=where)
-        if throttle.locked_until and throttle.locked_until <= now:
-            throttle.failures = 0  # an expired lock starts a fresh count
-            throttle.locked_until = None
-        throttle.failures += 1
-        if throttle.failures >= limit and throttle.locked_until is None:
-            throttle.locked_until = now + timedelta(minutes=settings.LOGIN_LOCKOUT_MINUTES)
-            locked = True
-        locked = locked or throttle.locked_until is not None
-        counts[where] = throttle.failures
-        throttle.save(update_fields=["failures", "locked_until", "updated_at"])
-    failures = counts[address or "unknown"]
-    actor = actor_for_user(user, auth="password") if user else Actor(type="anonymous", name=username[:150])
-    audit_record(
-        action=Action.MFA_FAILED if stage == "otp" else Action.LOGIN_FAILED,
-        actor=actor,
-        outcome=Outcome.FAILURE,
-        object_type="user",
-        object_id=user.pk if user else "",
-        reason="wrong one-time code" if stage == "otp" else "wrong username or password",
-        details={"failures": failures, "failures_all_addresses": counts[LoginThrottle.ANY_ADDRESS], "address": address},
-    )
-    if locked:
-        audit_record(
-            action=Action.LOCKOUT,
-            actor=actor,
-            outcome=Outcome.FAILURE,
-            object_type="user",
-            object_id=user.pk if user else "",
-            reason=f"{failures} consecutive failures from {address or 'an unknown address'}, "
-            f"{counts[LoginThrottle.ANY_ADDRESS]} from all addresses",
-            details={"minutes": settings.LOGIN_LOCKOUT_MINUTES},
-        )
-    return locked
-
-
-@transaction.atomic
-def login_success_record(*, user, method: str) -> None:
-    LoginThrottle.objects.filter(username=user.get_username().lower()).delete()  # every count starts again
-    audit_record(action=Action.LOGIN, actor=actor_for_user(user, auth=method), object_type="user", object_id=user.pk)
-
-
-def logout_record(*, user, reason: str = "") -> None:
-    audit_record(
-        action=Action.SESSION_EXPIRED if reason else Action.LOGOUT,
-        actor=actor_for_user(user),
-        object_type="user",
-        object_id=user.pk,
-        reason=reason,
-    )
-
-
-@transaction.atomic
-def totp_device_start(*, user) -> TOTPDevice:
-    """An unconfirmed TOTP device for enrolment (replacing an earlier unconfirmed one)."""
-    TOTPDevice.objects.filter(user=user, confirmed=False).delete()
-    return TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=False)
-
-
-@transaction.atomic
-def totp_device_confirm(*, user, device: TOTPDevice) -> None:
-    device.confirmed = True
-    device.save(update_fields=["confirmed"])
-    audit_record(
-        action=Action.MFA_ENROLLED,
-        actor=actor_for_user(user, auth="password+totp"),
-        object_type="user",
-        object_id=user.pk,
-    )
 
 
 # --- users and roles -------------------------------------------------------------------------
