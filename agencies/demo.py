@@ -13,9 +13,8 @@ from pathlib import Path
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from agencies.models import Agency, Membership, Role
+from agencies.models import Agency, Authenticator, Membership, Role
 
 User = get_user_model()
 
@@ -68,9 +67,12 @@ def demo_seed(*, node_url: str = "http://127.0.0.1:8000") -> list[DemoUser]:
                 user.save(update_fields=["password"])
             Membership.objects.update_or_create(user=user, defaults={"agency": agency, "role": role})
             key = demo_totp_key(username)
-            TOTPDevice.objects.update_or_create(
-                user=user, name="Demo authenticator", defaults={"key": key.hex(), "confirmed": True}
-            )
+            device = Authenticator.objects.filter(user=user, name="Demo authenticator").first()
+            if device is None or not device.seed_is_wrapped or device.bin_key != key or not device.confirmed:
+                # Saved through Authenticator, so the published demo seed is stored wrapped too.
+                device = device or Authenticator(user=user, name="Demo authenticator")
+                device.key, device.confirmed = key.hex(), True
+                device.save()
             created.append(
                 DemoUser(
                     username=username,

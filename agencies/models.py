@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import base64
 from datetime import timedelta
 
 from django.conf import settings
 from django.core.validators import RegexValidator
 from django.db import models
 from django.utils import timezone
+from django_otp.plugins.otp_totp.models import TOTPDevice
+
+from casebridge.lib.kek import kek_unwrap, node_kek
+from casebridge.lib.keywrap import wrap_private_key
 
 
 class Agency(models.Model):
@@ -143,3 +148,118 @@ class LoginFailureBudget(models.Model):
 
     def __str__(self) -> str:
         return f"{self.address} from {self.window_start:%Y-%m-%d %H:%M}: {self.audited}+{self.suppressed}"
+
+
+class EnrolmentLink(models.Model):
+    """A one-time link with which a new user sets their own password and enrols their authenticator.
+
+    No admin ever sees a usable password: the admin who creates a user sees this link once, to hand
+    over out of band. Only the SHA-256 of the link's token is stored; it is spent on first use."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="enrolment_links")
+    token_hash = models.BinaryField(max_length=32, unique=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"enrolment link of {self.user_id} until {self.expires_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def is_usable(self) -> bool:
+        return self.used_at is None and self.expires_at > timezone.now()
+
+
+class RecoveryCode(models.Model):
+    """One of the codes a user receives at enrolment (shown once, only the SHA-256 stored, single
+    use). After an admin reset their authenticator, one proves it is the user who re-enrols."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="recovery_codes")
+    code_hash = models.BinaryField(max_length=32)
+    created_at = models.DateTimeField(default=timezone.now)
+    used_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["user", "code_hash"], name="recovery_code_unique")]
+
+    def __str__(self) -> str:
+        return f"recovery code of {self.user_id}{' (used)' if self.used_at else ''}"
+
+
+class MfaReset(models.Model):
+    """An agency admin removed a user's authenticator. Enrolling a new one stays closed until the
+    user proves possession of a recovery code, or (none left) a second agency admin approves."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="mfa_resets")
+    reset_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+")
+    created_at = models.DateTimeField(default=timezone.now)
+    recovered_at = models.DateTimeField(null=True, blank=True)  # a recovery code was given
+    approved_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    approved_at = models.DateTimeField(null=True, blank=True)
+    completed_at = models.DateTimeField(null=True, blank=True)  # a new authenticator was enrolled
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user"], condition=models.Q(completed_at__isnull=True), name="mfa_reset_one_open"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"MFA reset of {self.user_id} at {self.created_at:%Y-%m-%d %H:%M}"
+
+    @property
+    def reenrolment_open(self) -> bool:
+        return self.completed_at is None and (self.recovered_at is not None or self.approved_at is not None)
+
+
+WRAPPED_SEED_PREFIX = "kek1:"
+
+
+def totp_seed_key_id(user_id: int) -> str:
+    # Binds a wrapped seed to its user: copied onto another user's row it does not unwrap.
+    return f"totp-seed-{user_id}"
+
+
+def totp_seed_wrap(seed: bytes, *, user_id: int, kek: bytes | None = None) -> str:
+    blob = wrap_private_key(seed, kek=kek or node_kek(), key_id=totp_seed_key_id(user_id))
+    return WRAPPED_SEED_PREFIX + base64.b64encode(blob).decode("ascii")
+
+
+class Authenticator(TOTPDevice):
+    """A user's TOTP authenticator whose seed is stored wrapped under the node's key-encryption
+    key (L4), like the exchange keys: a database dump or the operator's table view does not give
+    the codes. django-otp's TOTP logic is used unchanged; only where the seed comes from differs.
+
+    The seed sits, wrapped, in the `key` column ("kek1:" + base64 of the blob, 71 characters for a
+    20-byte seed). A row still holding a clear hex seed (made outside this model) is read and
+    wrapped at its next save, which every code check does."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "authenticator"
+
+    @property
+    def seed_is_wrapped(self) -> bool:
+        return self.key.startswith(WRAPPED_SEED_PREFIX)
+
+    @property
+    def bin_key(self) -> bytes:
+        if not self.seed_is_wrapped:
+            return bytes.fromhex(self.key)
+        blob = base64.b64decode(self.key[len(WRAPPED_SEED_PREFIX) :])
+        return kek_unwrap(blob, key_id=totp_seed_key_id(self.user_id))
+
+    def save(self, *args, **kwargs) -> None:
+        if not self.seed_is_wrapped:
+            self.key = totp_seed_wrap(bytes.fromhex(self.key), user_id=self.user_id)
+            if kwargs.get("update_fields") is not None:
+                kwargs["update_fields"] = {*kwargs["update_fields"], "key"}
+        super().save(*args, **kwargs)

@@ -22,7 +22,6 @@ from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import authenticate
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
-from django_otp import match_token
 from django_otp.admin import OTPAdminSite
 
 from agencies import services
@@ -82,7 +81,8 @@ class OperatorLoginForm(AdminAuthenticationForm):
                     reason="the node console is for node operators (superusers) only",
                 )
             self._refuse(services.login_failure_record(username=username, address=address, stage="password"))
-        device = match_token(user, token) if token else None
+        # Through agencies.Authenticator: TOTP seeds are stored wrapped under the KEK (L4).
+        device = services.authenticator_match(user=user, token=token) if token else None
         if device is None:
             self._refuse(services.login_failure_record(username=username, address=address, stage="otp", user=user))
         user.otp_device = device  # django-otp marks the session verified when Django logs the user in

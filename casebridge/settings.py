@@ -304,6 +304,8 @@ LOGIN_LOCKOUT_MINUTES = env_int("LOGIN_LOCKOUT_MINUTES", 15, minimum=1)
 # Failures of one username from all client addresses together before the account itself is locked.
 LOGIN_ACCOUNT_FAILURE_LIMIT = env_int("LOGIN_ACCOUNT_FAILURE_LIMIT", 50, minimum=1)
 OTP_TOTP_ISSUER = env_str("OTP_TOTP_ISSUER") or "Casebridge"
+# How long the one-time link a new user sets their password and authenticator with stays valid.
+ENROLMENT_LINK_HOURS = env_int("ENROLMENT_LINK_HOURS", 72, minimum=1, maximum=720)
 # Failed logins of unknown usernames audited one by one per client address and window; the rest of
 # the window is counted into one summary entry (a flood must not grow the audit log without bound).
 LOGIN_ANONYMOUS_AUDIT_PER_WINDOW = env_int("LOGIN_ANONYMOUS_AUDIT_PER_WINDOW", 20, minimum=1)

@@ -33,19 +33,23 @@ import base64
 import binascii
 import hashlib
 import json
-import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature, InvalidTag
+from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hpke
 from cryptography.hazmat.primitives.asymmetric import ed25519, mldsa, mlkem, x25519
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from casebridge.lib.canonical_json import CanonicalJSONError, canonical_json
+from casebridge.lib.keywrap import (
+    KeyWrapError,
+    rewrap,
+    unwrap_private_key,
+    wrap_private_key,
+)
 
 __all__ = [
     "CARD_SIGNATURE_DOMAIN",
@@ -96,10 +100,6 @@ CARD_SIGNATURE_DOMAIN = b"Casebridge agency card v1\x00"
 CARD_TYPE = "casebridge.agency-card"
 CARD_VERSION = 1
 
-WRAP_VERSION = 1
-WRAP_NONCE_LEN = 12
-WRAP_AAD_DOMAIN = b"Casebridge private key v1\x00"
-KEK_LEN = 32
 
 _KEY_ID_RE = re.compile(r"^(sig|enc)-[0-9a-f]{32}$")
 _CODE_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -109,10 +109,6 @@ _TIMESTAMP_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
 
 class KeyFormatError(ValueError):
     """Key material that cannot be decoded (wrong length, wrong tag, invalid point)."""
-
-
-class KeyWrapError(ValueError):
-    """A wrapped private key that cannot be unwrapped (wrong KEK, wrong key id, corrupted)."""
 
 
 class CardError(ValueError):
@@ -384,47 +380,8 @@ def is_key_id(value: object) -> bool:
 # -- private keys at rest ------------------------------------------------------------------------
 
 
-def _wrap_aad(key_id: str) -> bytes:
-    if not isinstance(key_id, str) or not key_id:
-        raise KeyWrapError("key_id must be a non-empty string")
-    return WRAP_AAD_DOMAIN + bytes([WRAP_VERSION]) + key_id.encode("utf-8")
-
-
-def _check_kek(kek: bytes, name: str = "kek") -> AESGCM:
-    if not isinstance(kek, (bytes, bytearray)) or len(kek) != KEK_LEN:
-        raise KeyWrapError(f"{name} must be {KEK_LEN} bytes")
-    return AESGCM(bytes(kek))
-
-
-def wrap_private_key(raw: bytes, *, kek: bytes, key_id: str) -> bytes:
-    """Encrypt a private key encoding for storage.
-
-    Blob = version (1 byte, 0x01) || nonce (12 random bytes) || AES-256-GCM(kek, nonce, raw, aad)
-    with aad = "Casebridge private key v1" || 0x00 || version || key_id (UTF-8), so a blob moved
-    to another key's row, or downgraded to another version, fails to unwrap.
-    """
-    aead = _check_kek(kek)
-    nonce = os.urandom(WRAP_NONCE_LEN)
-    return bytes([WRAP_VERSION]) + nonce + aead.encrypt(nonce, bytes(raw), _wrap_aad(key_id))
-
-
-def unwrap_private_key(blob: bytes, *, kek: bytes, key_id: str) -> bytes:
-    """Inverse of :func:`wrap_private_key`; raises :class:`KeyWrapError` on any mismatch."""
-    aead = _check_kek(kek)
-    blob = bytes(blob)
-    if len(blob) < 1 + WRAP_NONCE_LEN + 16 or blob[0] != WRAP_VERSION:
-        raise KeyWrapError("not a version 1 wrapped key")
-    nonce = blob[1 : 1 + WRAP_NONCE_LEN]
-    try:
-        return aead.decrypt(nonce, blob[1 + WRAP_NONCE_LEN :], _wrap_aad(key_id))
-    except InvalidTag:
-        raise KeyWrapError("wrong key-encryption key, wrong key id, or corrupted blob") from None
-
-
-def rewrap(blob: bytes, old_kek: bytes, new_kek: bytes, *, key_id: str) -> bytes:
-    """Re-encrypt a wrapped key under a new KEK (KEK rotation), with a fresh nonce."""
-    _check_kek(new_kek, "new_kek")
-    return wrap_private_key(unwrap_private_key(blob, kek=old_kek, key_id=key_id), kek=new_kek, key_id=key_id)
+# Moved to casebridge.lib.keywrap (TOTP seeds in agencies are wrapped the same way); imported
+# above and re-exported here.
 
 
 # -- agency cards --------------------------------------------------------------------------------

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import base64
-import functools
-import os
 from datetime import timedelta
-from pathlib import Path
 
-from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 
 from agencies.models import Agency
+from casebridge.lib.kek import kek_unwrap, node_kek, previous_kek  # noqa: F401 - previous_kek re-exported
 from exchange.keys import (
     AgencyCard,
     EncryptionPrivateKeys,
@@ -30,50 +25,9 @@ from exchange.models import AgencyKeySet
 KEY_LIFETIME = timedelta(days=730)
 
 
-def _decode_kek(value: str, name: str) -> bytes:
-    try:
-        kek = base64.b64decode(value, validate=True)
-    except ValueError:
-        kek = b""
-    if len(kek) != 32:
-        raise ImproperlyConfigured(f"{name} must be the base64 of 32 random bytes.")
-    return kek
-
-
-@functools.cache
-def node_kek() -> bytes:
-    """The key-encryption key. Development nodes (DEBUG) keep a generated one under var/."""
-    if settings.KEY_ENCRYPTION_KEY:
-        return _decode_kek(settings.KEY_ENCRYPTION_KEY, "KEY_ENCRYPTION_KEY")
-    if not settings.DEBUG and not os.environ.get("CASEBRIDGE_ALLOW_GENERATED_KEK"):
-        raise ImproperlyConfigured(
-            "KEY_ENCRYPTION_KEY (or KEY_ENCRYPTION_KEY_FILE) must be set to create or use agency keys."
-        )
-    path = Path(settings.VAR_DIR) / "key-encryption.key"
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(base64.b64encode(os.urandom(32)).decode() + "\n")
-    return _decode_kek(path.read_text().strip(), str(path))
-
-
-def previous_kek() -> bytes | None:
-    """The KEK being rotated away from, if a rotation is in progress (KEY_ENCRYPTION_KEY_PREVIOUS)."""
-    if not settings.KEY_ENCRYPTION_KEY_PREVIOUS:
-        return None
-    return _decode_kek(settings.KEY_ENCRYPTION_KEY_PREVIOUS, "KEY_ENCRYPTION_KEY_PREVIOUS")
-
-
-def unwrap(blob: bytes, *, key_id: str) -> bytes:
-    """Unwrap under the current KEK, or the previous one while a KEK rotation is under way."""
-    try:
-        return unwrap_private_key(blob, kek=node_kek(), key_id=key_id)
-    except KeyWrapError:
-        old = previous_kek()
-        if old is None:
-            raise
-        return unwrap_private_key(blob, kek=old, key_id=key_id)
+# The KEK itself (node_kek, previous_kek) and unwrapping during a rotation live in
+# casebridge.lib.kek, shared with the TOTP seeds of agencies; re-exported here for the exchange app.
+unwrap = kek_unwrap
 
 
 def key_set_generate(*, agency: Agency, valid_from=None) -> AgencyKeySet:
@@ -184,5 +138,8 @@ def kek_rotate(*, old_kek: bytes, new_kek: bytes) -> int:
         witness.private_wrapped = rewrap(bytes(witness.private_wrapped), old_kek, new_kek, key_id=witness.key_id)
         witness.save(update_fields=["private_wrapped"])
         count += 1
+    from agencies.services import totp_seeds_rewrap
+
+    totp_seeds_rewrap(old_kek=old_kek, new_kek=new_kek)
     node_kek.cache_clear()
     return count

@@ -14,9 +14,8 @@ from django.contrib.auth import get_user_model
 from django.db import connection
 from django_otp import DEVICE_ID_SESSION_KEY
 from django_otp.oath import totp
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from agencies.models import Agency, Membership, Role
+from agencies.models import Agency, Authenticator, Membership, Role
 from audit.db import append_only_install, append_only_remove
 from exchange.services import agreement_set, keys_ensure, partner_add_from_card, partner_verify
 
@@ -37,7 +36,7 @@ def agency_b(db) -> Agency:
 def make_member(agency: Agency, role: str, username: str):
     user = User.objects.create_user(username=username, password=PASSWORD, email=f"{username}@example.org")
     Membership.objects.create(user=user, agency=agency, role=role)
-    TOTPDevice.objects.create(user=user, name="test", confirmed=True)
+    Authenticator.objects.create(user=user, name="test", confirmed=True)
     return user
 
 
@@ -77,7 +76,7 @@ def carl(agency_b):
 
 
 def current_code(user) -> str:
-    device = TOTPDevice.objects.get(user=user, confirmed=True)
+    device = Authenticator.objects.get(user=user, confirmed=True)
     return f"{totp(device.bin_key, step=device.step, t0=device.t0, digits=device.digits):06d}"
 
 
@@ -85,7 +84,7 @@ def login_verified(client, user):
     """Log `user` in as after password and one-time code (the session django-otp expects)."""
     client.force_login(user)
     session = client.session
-    session[DEVICE_ID_SESSION_KEY] = TOTPDevice.objects.get(user=user, confirmed=True).persistent_id
+    session[DEVICE_ID_SESSION_KEY] = Authenticator.objects.get(user=user, confirmed=True).persistent_id
     # As after a real login: the idle-timeout clock is running, so the first request is read-only.
     session["casebridge_last_seen"] = time.time()
     session.save()

@@ -12,6 +12,7 @@ at most the limit are ever checked. A success clears the counts; a failure keeps
 
 from __future__ import annotations
 
+import base64
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -19,12 +20,19 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.utils import timezone
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from agencies.models import LoginFailureBudget, LoginThrottle
+from agencies.models import (
+    WRAPPED_SEED_PREFIX,
+    Authenticator,
+    LoginFailureBudget,
+    LoginThrottle,
+    totp_seed_key_id,
+    totp_seed_wrap,
+)
 from audit.actions import Action, Outcome
 from audit.capture import Actor, actor_for_user, audit_record
 from casebridge.errors import CasebridgeError
+from casebridge.lib.keywrap import KeyWrapError, unwrap_private_key
 
 User = get_user_model()
 
@@ -101,6 +109,20 @@ def login_attempt_reserve(*, username: str, address: str) -> LoginAttempt:
     )
 
 
+@transaction.atomic
+def login_attempt_release(*, username: str, address: str) -> None:
+    """Give back the reservation of an attempt whose password (or recovery code) was right, so a
+    login that then stops at the next step does not count as a failure, nor keep a lock it set."""
+    for name, where, limit in _throttle_keys(username, address):
+        throttle = LoginThrottle.objects.select_for_update().filter(username=name, address=where).first()
+        if throttle is None:
+            continue
+        throttle.failures = max(throttle.failures - 1, 0)
+        if throttle.failures < limit:
+            throttle.locked_until = None
+        throttle.save(update_fields=["failures", "locked_until", "updated_at"])
+
+
 def _account_of(username: str, user=None):
     """The existing user a failed login names (for attributing the entry to its agency), or None."""
     if user is not None:
@@ -115,7 +137,7 @@ def _failure_actor(username: str, account, *, stage: str) -> tuple[Actor, str]:
         return Actor(type="anonymous", name=username[:150]), ""
     membership = getattr(account, "membership", None)
     agency = membership.agency.code if membership else ""
-    if stage == "otp":  # the password was right: this is the account's holder (or has its password)
+    if stage != "password":  # the password was right: this is the account's holder (or has its password)
         return actor_for_user(account, auth="password"), agency
     return Actor(type="anonymous", name=account.get_username(), agency=agency), agency
 
@@ -177,6 +199,13 @@ def login_failure_summaries_write(*, now: datetime | None = None) -> int:
     return written
 
 
+_FAILURE_REASONS = {
+    "password": "wrong username or password",
+    "otp": "wrong one-time code",
+    "recovery": "wrong recovery code",
+}
+
+
 @transaction.atomic
 def login_failure_record(
     *, username: str, address: str, stage: str, attempt: LoginAttempt | None = None, user=None
@@ -196,7 +225,7 @@ def login_failure_record(
     object_id = account.pk if account else ""
     if not attempt.allowed:
         audit_record(
-            action=Action.MFA_FAILED if stage == "otp" else Action.LOGIN_FAILED,
+            action=Action.LOGIN_FAILED if stage == "password" else Action.MFA_FAILED,
             actor=actor,
             agency=agency,
             outcome=Outcome.DENIED,
@@ -207,13 +236,13 @@ def login_failure_record(
         )
         return True
     audit_record(
-        action=Action.MFA_FAILED if stage == "otp" else Action.LOGIN_FAILED,
+        action=Action.LOGIN_FAILED if stage == "password" else Action.MFA_FAILED,
         actor=actor,
         agency=agency,
         outcome=Outcome.FAILURE,
         object_type="user",
         object_id=object_id,
-        reason="wrong one-time code" if stage == "otp" else "wrong username or password",
+        reason=_FAILURE_REASONS[stage],
         details={
             "failures": attempt.failures,
             "failures_all_addresses": attempt.failures_all_addresses,
@@ -251,15 +280,25 @@ def logout_record(*, user, reason: str = "") -> None:
     )
 
 
+def authenticator_match(*, user, token: str) -> Authenticator | None:
+    """The confirmed authenticator of `user` that accepts `token` (django-otp's wait after a wrong
+    code applies), or None. Seeds are read through Authenticator, which unwraps them."""
+    with transaction.atomic():
+        for device in Authenticator.objects.select_for_update().filter(user=user, confirmed=True).order_by("pk"):
+            if device.verify_token(token):
+                return device
+    return None
+
+
 @transaction.atomic
-def totp_device_start(*, user) -> TOTPDevice:
+def totp_device_start(*, user) -> Authenticator:
     """An unconfirmed TOTP device for enrolment (replacing an earlier unconfirmed one)."""
-    TOTPDevice.objects.filter(user=user, confirmed=False).delete()
-    return TOTPDevice.objects.create(user=user, name="Authenticator app", confirmed=False)
+    Authenticator.objects.filter(user=user, confirmed=False).delete()
+    return Authenticator.objects.create(user=user, name="Authenticator app", confirmed=False)
 
 
 @transaction.atomic
-def totp_device_confirm(*, user, device: TOTPDevice) -> None:
+def totp_device_confirm(*, user, device: Authenticator) -> None:
     device.confirmed = True
     device.save(update_fields=["confirmed"])
     audit_record(
@@ -268,3 +307,23 @@ def totp_device_confirm(*, user, device: TOTPDevice) -> None:
         object_type="user",
         object_id=user.pk,
     )
+
+
+def totp_seeds_rewrap(*, old_kek: bytes, new_kek: bytes) -> int:
+    """Re-wrap every TOTP seed under a new KEK (part of `manage.py rotate_kek`); rows already under
+    the new one, or still in clear, are wrapped under the new one. Returns the number rewritten."""
+    count = 0
+    for device in Authenticator.objects.order_by("pk").iterator():
+        key_id = totp_seed_key_id(device.user_id)
+        if device.seed_is_wrapped:
+            blob = base64.b64decode(device.key[len(WRAPPED_SEED_PREFIX) :])
+            try:
+                unwrap_private_key(blob, kek=new_kek, key_id=key_id)
+                continue  # already re-wrapped (a re-run after a crash)
+            except KeyWrapError:
+                seed = unwrap_private_key(blob, kek=old_kek, key_id=key_id)
+        else:
+            seed = bytes.fromhex(device.key)
+        Authenticator.objects.filter(pk=device.pk).update(key=totp_seed_wrap(seed, user_id=device.user_id, kek=new_kek))
+        count += 1
+    return count

@@ -13,9 +13,10 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from agencies.models import Agency, ApiToken, Membership, NodeAuditor, Role
+from agencies.services.accounts import enrolment_link_create
+from agencies.services.guards import require_agency_admin
 from audit.actions import Action, Outcome
 from audit.capture import SYSTEM_ACTOR, Actor, actor_for_user, audit_record
 from casebridge.errors import CasebridgeError, ForbiddenError
@@ -28,128 +29,92 @@ TOKEN_PREFIX = "cb"  # noqa: S105 - the public prefix of the token format, not a
 # --- users and roles -------------------------------------------------------------------------
 
 
-def _require_agency_admin(acting_user) -> Membership:
-    membership = getattr(acting_user, "membership", None)
-    if membership is None or membership.role != Role.AGENCY_ADMIN:
-        audit_record(
-            action=Action.ACCESS_DENIED,
-            actor=actor_for_user(acting_user),
-            outcome=Outcome.DENIED,
-            object_type="user",
-            reason="agency admin role required",
-        )
-        raise ForbiddenError("Only an agency admin can manage users.")
-    return membership
-
-
 @dataclass(frozen=True)
 class NewUser:
     user: object
-    password: str
+    enrolment_token: str  # for the one-time enrolment link shown to the admin once; never stored
 
 
-@transaction.atomic
-def user_create(
-    *, acting_user, username: str, role: str, email: str = "", full_name: str = "", password: str | None = None
-) -> NewUser:
-    """Create a user in the acting admin's own agency. Returns the user and its initial password."""
-    admin_membership = _require_agency_admin(acting_user)
+def user_create(*, acting_user, username: str, role: str, email: str = "", full_name: str = "") -> NewUser:
+    """Create a user in the acting admin's own agency, without a usable password: the user sets
+    their own through the one-time enrolment link returned here (H2: no admin sees a password)."""
+    admin_membership = require_agency_admin(acting_user)
     if role not in Role.values:
         raise CasebridgeError(f"Unknown role {role!r}; choose one of {', '.join(Role.values)}.")
     username = username.strip()
     if not username:
         raise CasebridgeError("A username is required.")
-    if User.objects.filter(username__iexact=username).exists():
-        raise CasebridgeError(f"The username {username!r} is taken.")
-    initial = password or secrets.token_urlsafe(15)
-    first, _, last = full_name.strip().partition(" ")
-    candidate = User(username=username, email=email, first_name=first, last_name=last)
-    try:
-        validate_password(initial, candidate)
-    except ValidationError as exc:
-        raise CasebridgeError("The password is too weak: " + " ".join(exc.messages)) from None
-    candidate.set_password(initial)
-    try:
-        candidate.save()
-    except IntegrityError:
-        raise CasebridgeError(f"The username {username!r} is taken.") from None
-    Membership.objects.create(user=candidate, agency=admin_membership.agency, role=role)
-    audit_record(
-        action=Action.USER_CREATE,
-        actor=actor_for_user(acting_user),
-        object_type="user",
-        object_id=candidate.pk,
-        details={"username": username, "role": role},
-    )
-    return NewUser(user=candidate, password=initial)
+    with transaction.atomic():
+        if User.objects.filter(username__iexact=username).exists():
+            raise CasebridgeError(f"The username {username!r} is taken.")
+        first, _, last = full_name.strip().partition(" ")
+        candidate = User(username=username, email=email, first_name=first, last_name=last)
+        candidate.set_unusable_password()
+        try:
+            with transaction.atomic():
+                candidate.save()
+        except IntegrityError:
+            raise CasebridgeError(f"The username {username!r} is taken.") from None
+        Membership.objects.create(user=candidate, agency=admin_membership.agency, role=role)
+        audit_record(
+            action=Action.USER_CREATE,
+            actor=actor_for_user(acting_user),
+            object_type="user",
+            object_id=candidate.pk,
+            details={"username": username, "role": role},
+        )
+        issued = enrolment_link_create(user=candidate, created_by=acting_user)
+    return NewUser(user=candidate, enrolment_token=issued.token)
 
 
-@transaction.atomic
 def user_role_change(*, acting_user, user, role: str) -> None:
-    admin_membership = _require_agency_admin(acting_user)
-    membership = Membership.objects.select_for_update().get(user=user)
-    if membership.agency_id != admin_membership.agency_id:
-        raise ForbiddenError("That user belongs to another agency.")
+    require_agency_admin(acting_user, user)
     if role not in Role.values:
         raise CasebridgeError(f"Unknown role {role!r}.")
     if user.pk == acting_user.pk and role != Role.AGENCY_ADMIN:
         raise CasebridgeError("You cannot remove your own admin role; ask another agency admin.")
-    previous = membership.role
-    if previous == role:
-        return
-    membership.role = role
-    membership.save(update_fields=["role"])
-    audit_record(
-        action=Action.USER_ROLE_CHANGE,
-        actor=actor_for_user(acting_user),
-        object_type="user",
-        object_id=user.pk,
-        details={"from": previous, "to": role},
-    )
+    with transaction.atomic():
+        membership = Membership.objects.select_for_update().get(user=user)
+        previous = membership.role
+        if previous == role:
+            return
+        membership.role = role
+        membership.save(update_fields=["role"])
+        audit_record(
+            action=Action.USER_ROLE_CHANGE,
+            actor=actor_for_user(acting_user),
+            object_type="user",
+            object_id=user.pk,
+            details={"from": previous, "to": role},
+        )
 
 
-@transaction.atomic
 def user_set_active(*, acting_user, user, active: bool) -> None:
-    admin_membership = _require_agency_admin(acting_user)
-    if user.membership.agency_id != admin_membership.agency_id:
-        raise ForbiddenError("That user belongs to another agency.")
+    require_agency_admin(acting_user, user)
     if user.pk == acting_user.pk:
         raise CasebridgeError("You cannot deactivate your own account.")
-    user.is_active = active
-    user.save(update_fields=["is_active"])
-    if not active:
-        ApiToken.objects.filter(user=user, revoked_at__isnull=True).update(revoked_at=timezone.now())
-    audit_record(
-        action=Action.USER_DEACTIVATE if not active else Action.USER_UPDATE,
-        actor=actor_for_user(acting_user),
-        object_type="user",
-        object_id=user.pk,
-        details={"active": active},
-    )
+    with transaction.atomic():
+        user.is_active = active
+        user.save(update_fields=["is_active"])
+        if not active:
+            ApiToken.objects.filter(user=user, revoked_at__isnull=True).update(revoked_at=timezone.now())
+        audit_record(
+            action=Action.USER_DEACTIVATE if not active else Action.USER_UPDATE,
+            actor=actor_for_user(acting_user),
+            object_type="user",
+            object_id=user.pk,
+            details={"active": active},
+        )
+
+
+@dataclass(frozen=True)
+class NewNodeAuditor:
+    user: object
+    password: str
 
 
 @transaction.atomic
-def user_mfa_reset(*, acting_user, user) -> int:
-    """An agency admin removes a user's authenticator (a lost phone): they enrol a new one at their
-    next login, and any session verified with the old one ends. Not one's own: another admin must."""
-    admin_membership = _require_agency_admin(acting_user)
-    if user.membership.agency_id != admin_membership.agency_id:
-        raise ForbiddenError("That user belongs to another agency.")
-    if user.pk == acting_user.pk:
-        raise CasebridgeError("You cannot reset your own authenticator; ask another agency admin.")
-    removed, _ = TOTPDevice.objects.filter(user=user).delete()
-    audit_record(
-        action=Action.MFA_RESET,
-        actor=actor_for_user(acting_user),
-        object_type="user",
-        object_id=user.pk,
-        details={"devices_removed": removed},
-    )
-    return removed
-
-
-@transaction.atomic
-def node_auditor_create(*, actor: Actor, username: str, email: str = "", password: str | None = None) -> NewUser:
+def node_auditor_create(*, actor: Actor, username: str, email: str = "", password: str | None = None) -> NewNodeAuditor:
     """Operator action (`manage.py node_auditor_create`, or Django admin): a user of no agency who
     reads the node-level audit entries and the tree (audit.selectors.audit_scope). Returns the user
     and its initial password; MFA is enrolled at the first login like anyone's."""
@@ -178,7 +143,7 @@ def node_auditor_create(*, actor: Actor, username: str, email: str = "", passwor
         object_id=candidate.pk,
         details={"username": username, "role": "node_auditor"},
     )
-    return NewUser(user=candidate, password=initial)
+    return NewNodeAuditor(user=candidate, password=initial)
 
 
 def _require_node_operator(acting_user, *, object_type: str, object_id: str | int = "") -> None:

@@ -6,8 +6,8 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from agencies.models import Authenticator as TOTPDevice  # seeds stored wrapped (L4)
 from agencies.models import LoginThrottle
 from audit.integrator import audit_integrate
 from audit.models import AuditEntry
@@ -98,8 +98,14 @@ def test_unknown_user_is_throttled_like_a_real_one(client, db, settings):
     assert "locked until" in response.content.decode()
 
 
-def test_first_login_enrols_totp_with_qr_code(client, alice):
-    TOTPDevice.objects.filter(user=alice).delete()
+def test_enrolment_after_an_approved_reset_shows_a_qr_code(client, alice, adam, agency_a):
+    """Re-enrolment at login opens only after an MFA reset was cleared (here by a second admin)."""
+    from agencies.models import Role
+    from agencies.services import user_mfa_reenrol_approve, user_mfa_reset
+    from tests.conftest import make_member
+
+    user_mfa_reset(acting_user=adam, user=alice)
+    user_mfa_reenrol_approve(acting_user=make_member(agency_a, Role.AGENCY_ADMIN, "adele"), user=alice)
     response = _password_step(client, "alice")
     assert response.url == reverse("login-enrol")
     page = client.get(reverse("login-enrol"))
@@ -109,7 +115,7 @@ def test_first_login_enrols_totp_with_qr_code(client, alice):
 
     code = f"{totp(device.bin_key):06d}"
     response = client.post(reverse("login-enrol"), {"code": code})
-    assert response.status_code == 302
+    assert response.status_code == 200 and len(response.context["codes"]) == 10  # new recovery codes, once
     assert TOTPDevice.objects.get(user=alice).confirmed
     assert "auth.mfa_enrolled" in _actions()
 

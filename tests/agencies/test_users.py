@@ -36,7 +36,8 @@ def test_admin_creates_user_in_own_agency_with_role(client, as_user, adam):
     assert response.status_code == 200
     membership = Membership.objects.get(user__username="newbie")
     assert membership.agency == adam.membership.agency and membership.role == Role.SUPERVISOR
-    assert response.context["password"]  # shown once
+    assert "/enrol/" in response.context["link"]  # the one-time enrolment link, shown once; no password
+    assert not membership.user.has_usable_password()
 
 
 def test_admin_changes_role_and_deactivates(client, as_user, adam, alice):

@@ -26,9 +26,9 @@ import pytest
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 from django_otp.oath import totp
-from django_otp.plugins.otp_totp.models import TOTPDevice
 from playwright.sync_api import Page, expect
 
+from agencies.models import Authenticator as TOTPDevice  # seeds stored wrapped (L4)
 from tests.conftest import PASSWORD
 
 CHROMIUM = Path("/usr/bin/chromium")

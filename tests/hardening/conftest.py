@@ -17,7 +17,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.test.client import ClientHandler
 
-from agencies.services import api_token_create
+from agencies.services import api_token_create, user_create
 from audit.capture import SYSTEM_ACTOR
 from audit.integrator import audit_integrate
 from audit.models import AuditEntry
@@ -155,6 +155,7 @@ def world(alice, bob, charlie, sam, adam, audrey, carl, agency_a, agency_b, tmp_
     )
 
     token = api_token_create(acting_user=alice, name="alice's script").token
+    newcomer = user_create(acting_user=users["adam"], username="newcomer", role="investigator")
     rule = RetentionRule.objects.create(agency=agency_a, kind="lead", review_after_days=365, erase_after_days=730)
 
     # The audit log integrated and checkpointed: entry 0 exists and has a proof.
@@ -173,6 +174,6 @@ def world(alice, bob, charlie, sam, adam, audrey, carl, agency_a, agency_b, tmp_
         "lead_id": lead.pk, "request_id": lead_share.pk, "key_set_id": keys_a.pk, "partner_id": a_to_b.pk,
         "direction": "out", "bundle_pk": bundle.pk, "bundle_id": str(bundle.bundle_id), "code": "NSP",
         "algorithm": "md5", "hex_digest": digests(0)["MD5"].lower(), "rule_id": rule.pk,
-        "batch_id": batch.pk,
+        "batch_id": batch.pk, "token": newcomer.enrolment_token,
     }  # fmt: skip
     return World(users=users, objects=objects, kwargs=kwargs, tokens={"partner": f"Partner {partner_token}"})

@@ -93,6 +93,9 @@ MATRIX: dict[str, Row] = {
     "login": get(200, 302, 302, 302, 302, 302, 302, 200),
     "login-verify": get(*(L,) * 8),  # no password step pending: back to the login page
     "login-enrol": get(*(L,) * 8),
+    "login-recover": get(*(L,) * 8),
+    "enrol": get(*EVERYONE),  # a new user's one-time enrolment link: the token is the credential
+    "account": get(*ANY_MEMBER),
     "logout": post(*(L,) * 8),
     "users": get(*ADMIN_ONLY),
     "user-create": get(*ADMIN_ONLY),

@@ -6,7 +6,6 @@ from __future__ import annotations
 import threading
 from unittest import mock
 
-import pytest
 from django.contrib.auth.backends import ModelBackend
 from django.db import connection
 from django.test import Client
@@ -45,8 +44,7 @@ def _parallel_posts(username: str, password: str, count: int) -> list[int]:
     return statuses
 
 
-@pytest.mark.django_db(transaction=True)
-def test_m1_parallel_wrong_passwords_evaluate_at_most_the_limit(alice, settings):
+def test_m1_parallel_wrong_passwords_evaluate_at_most_the_limit(tx_db, alice, settings):
     checked = []
     real_authenticate = ModelBackend.authenticate
 
@@ -76,8 +74,7 @@ def test_m1_parallel_wrong_passwords_evaluate_at_most_the_limit(alice, settings)
     assert AuditEntry.objects.filter(action="auth.lockout").count() == 1
 
 
-@pytest.mark.django_db(transaction=True)
-def test_m1_parallel_attempts_on_a_fresh_username_do_not_fail_on_the_new_row(db, settings):
+def test_m1_parallel_attempts_on_a_fresh_username_do_not_fail_on_the_new_row(tx_db, settings):
     """The first attempts race to create the throttle row: none gets a 500, none escapes the count."""
     statuses = _parallel_posts("nobody-yet", "x", 8)
     assert statuses == [200] * 8

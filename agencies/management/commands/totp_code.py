@@ -2,9 +2,9 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 from django_otp.oath import totp
-from django_otp.plugins.otp_totp.models import TOTPDevice
 
 from agencies.demo import demo_allowed
+from agencies.models import Authenticator
 
 
 class Command(BaseCommand):
@@ -17,7 +17,7 @@ class Command(BaseCommand):
         # A node's real users' codes must never be printable: demo nodes only.
         if not demo_allowed():
             raise CommandError("totp_code only runs with DEMO=1 or DEBUG=1.")
-        device = TOTPDevice.objects.filter(user__username=username, confirmed=True).first()
+        device = Authenticator.objects.filter(user__username=username, confirmed=True).first()
         if device is None:
             raise CommandError(f"{username} has no confirmed authenticator.")
         code = totp(device.bin_key, step=device.step, t0=device.t0, digits=device.digits, drift=device.drift)

@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('agencies', '0002_login_throttle_per_address'),
+        ('agencies', '0004_api_token_expiry_capped'),
     ]
 
     operations = [
