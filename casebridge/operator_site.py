@@ -64,9 +64,12 @@ class OperatorLoginForm(AdminAuthenticationForm):
         if not username or not password:
             return self.cleaned_data  # the required fields say what is missing; nothing was tried
         address = client_address(self.request)
-        locked_until = services.login_locked_until(username=username, address=address)
-        if locked_until:
-            raise ValidationError(_locked_message(locked_until), code="locked")
+        # Reserved before anything is checked, as at the main login: parallel guesses cannot all be
+        # evaluated against the limit (M1). Password and code are one step here, so one reservation.
+        attempt = services.login_attempt_reserve(username=username, address=address)
+        if not attempt.allowed:
+            services.login_failure_record(username=username, address=address, stage="password", attempt=attempt)
+            raise ValidationError(_locked_message(attempt.locked_until), code="locked")
         user = authenticate(self.request, username=username, password=password)
         if not is_node_operator(user):
             if user is not None:
@@ -80,11 +83,17 @@ class OperatorLoginForm(AdminAuthenticationForm):
                     object_id="/operator/login/",
                     reason="the node console is for node operators (superusers) only",
                 )
-            self._refuse(services.login_failure_record(username=username, address=address, stage="password"))
+            self._refuse(
+                services.login_failure_record(username=username, address=address, stage="password", attempt=attempt)
+            )
         # Through agencies.Authenticator: TOTP seeds are stored wrapped under the KEK (L4).
         device = services.authenticator_match(user=user, token=token) if token else None
         if device is None:
-            self._refuse(services.login_failure_record(username=username, address=address, stage="otp", user=user))
+            self._refuse(
+                services.login_failure_record(
+                    username=username, address=address, stage="otp", user=user, attempt=attempt
+                )
+            )
         user.otp_device = device  # django-otp marks the session verified when Django logs the user in
         self.user_cache = user
         services.login_success_record(user=user, method="password+totp")

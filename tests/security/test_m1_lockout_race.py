@@ -19,7 +19,7 @@ from tests.conftest import PASSWORD
 PARALLEL = 24
 
 
-def _parallel_posts(username: str, password: str, count: int) -> list[int]:
+def _parallel_posts(username: str, password: str, count: int, *, url: str = "", extra: dict | None = None) -> list[int]:
     """`count` logins at once, each on its own thread and database connection."""
     barrier = threading.Barrier(count)
     statuses: list[int] = []
@@ -29,7 +29,8 @@ def _parallel_posts(username: str, password: str, count: int) -> list[int]:
         try:
             client = Client(REMOTE_ADDR="203.0.113.9")
             barrier.wait(timeout=30)
-            statuses.append(client.post(reverse("login"), {"username": username, "password": password}).status_code)
+            body = {"username": username, "password": password, **(extra or {})}
+            statuses.append(client.post(url or reverse("login"), body).status_code)
         except BaseException as exc:  # reported by the test below
             errors.append(exc)
         finally:
@@ -81,3 +82,27 @@ def test_m1_parallel_attempts_on_a_fresh_username_do_not_fail_on_the_new_row(tx_
     assert LoginThrottle.objects.get(username="nobody-yet", address="203.0.113.9").failures == min(
         8, settings.LOGIN_FAILURE_LIMIT
     )
+
+
+def test_m1_the_node_console_login_reserves_the_attempt_too(tx_db, settings):
+    """/operator/ shares the throttle: parallel guesses there are evaluated at most up to the limit."""
+    from django.contrib.auth import get_user_model
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    operator = get_user_model().objects.create_superuser("nodeop", "op@example.org", PASSWORD)
+    TOTPDevice.objects.create(user=operator, name="op", confirmed=True)
+    checked = []
+    real_authenticate = ModelBackend.authenticate
+
+    def counting_authenticate(self, request, username=None, password=None, **kwargs):
+        checked.append(username)
+        return real_authenticate(self, request, username=username, password=password, **kwargs)
+
+    with mock.patch.object(ModelBackend, "authenticate", counting_authenticate):
+        statuses = _parallel_posts(
+            "nodeop", "wrong-password", PARALLEL, url="/operator/login/", extra={"otp_token": "000000"}
+        )
+    assert statuses == [200] * PARALLEL
+    assert len(checked) <= settings.LOGIN_FAILURE_LIMIT, f"{len(checked)} passwords evaluated in parallel"
+    throttle = LoginThrottle.objects.get(username="nodeop", address="203.0.113.9")
+    assert throttle.locked_until is not None
