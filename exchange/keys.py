@@ -54,6 +54,7 @@ from casebridge.lib.keywrap import (
 __all__ = [
     "CARD_SIGNATURE_DOMAIN",
     "AgencyCard",
+    "AuditLogId",
     "CardError",
     "EncryptionPrivateKeys",
     "EncryptionPublicKeys",
@@ -386,6 +387,38 @@ def is_key_id(value: object) -> bool:
 
 # -- agency cards --------------------------------------------------------------------------------
 
+_AUDIT_ORIGIN_MAX = 200  # exchange.models.WitnessedLog.origin
+_AUDIT_VKEY_MAX = 300  # exchange.models.WitnessedLog.vkey
+
+
+@dataclass(frozen=True)
+class AuditLogId:
+    """The agency node's audit log, as its partners witness it: the checkpoint origin and the log's
+    verifier key (a C2SP note vkey, type 0x01). In the card, so the out-of-band fingerprint
+    comparison also vouches for which log (and which starting key) a partner witnesses (M3)."""
+
+    origin: str
+    vkey: str
+
+    def to_json(self) -> dict[str, str]:
+        return {"origin": self.origin, "vkey": self.vkey}
+
+    def validate(self) -> None:
+        from audit.note import NoteError, parse_vkey
+
+        if not isinstance(self.origin, str) or not self.origin.strip() or len(self.origin) > _AUDIT_ORIGIN_MAX:
+            raise CardError("malformed", f"audit_log.origin must be a non-empty string of at most {_AUDIT_ORIGIN_MAX}")
+        if any(ch in self.origin for ch in "\n\r"):
+            raise CardError("malformed", "audit_log.origin must be one line")
+        if not isinstance(self.vkey, str) or len(self.vkey) > _AUDIT_VKEY_MAX:
+            raise CardError("malformed", f"audit_log.vkey must be a string of at most {_AUDIT_VKEY_MAX}")
+        try:
+            parsed = parse_vkey(self.vkey)
+        except (NoteError, ValueError, TypeError) as exc:
+            raise CardError("malformed", f"audit_log.vkey: {exc}") from None
+        if parsed.sig_type != 0x01:
+            raise CardError("malformed", "audit_log.vkey must be a checkpoint signing key (type 0x01)")
+
 
 @dataclass(frozen=True)
 class AgencyCard:
@@ -399,10 +432,12 @@ class AgencyCard:
     encryption_keys: EncryptionPublicKeys
     valid_from: datetime
     valid_until: datetime
+    # Optional: cards made before M3 have none (they stay importable; their agency is not witnessed).
+    audit_log: AuditLogId | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The ``card`` member of a signed card document (the object the signatures cover)."""
-        return {
+        card: dict[str, Any] = {
             "type": CARD_TYPE,
             "version": CARD_VERSION,
             "agency": {
@@ -424,6 +459,9 @@ class AgencyCard:
             "valid_from": format_timestamp(self.valid_from),
             "valid_until": format_timestamp(self.valid_until),
         }
+        if self.audit_log is not None:
+            card["audit_log"] = self.audit_log.to_json()
+        return card
 
     def validate(self) -> None:
         if not isinstance(self.name, str) or not self.name.strip() or len(self.name) > 200:
@@ -438,6 +476,10 @@ class AgencyCard:
             raise CardError("malformed", "node_url too long")
         if format_timestamp(self.valid_from) >= format_timestamp(self.valid_until):
             raise CardError("malformed", "valid_from must be before valid_until")
+        if self.audit_log is not None:
+            if not isinstance(self.audit_log, AuditLogId):
+                raise CardError("malformed", "audit_log must be an object")
+            self.audit_log.validate()
 
 
 def _card_message(card_json: Mapping[str, Any]) -> bytes:
@@ -507,16 +549,19 @@ def card_verify(
         if isinstance(document, (bytes, bytearray, str)):
             document = _strict_json(document)
         doc = _expect(document, {"card", "signer_key_id", "signatures"}, "card document")
-        card_json = _expect(
-            doc["card"],
-            {"type", "version", "agency", "signing_keys", "encryption_keys", "valid_from", "valid_until"},
-            "card",
-        )
+        members = {"type", "version", "agency", "signing_keys", "encryption_keys", "valid_from", "valid_until"}
+        if isinstance(doc["card"], dict) and "audit_log" in doc["card"]:
+            members |= {"audit_log"}  # optional (M3); a card without it is a pre-M3 card
+        card_json = _expect(doc["card"], members, "card")
         if card_json["type"] != CARD_TYPE or card_json["version"] != CARD_VERSION:
             raise CardError("malformed", "unknown card type or version")
         agency = _expect(card_json["agency"], {"name", "code", "country", "node_url"}, "card.agency")
         sk = _expect(card_json["signing_keys"], {"public", "key_id", "fingerprint"}, "card.signing_keys")
         ek = _expect(card_json["encryption_keys"], {"public", "key_id", "fingerprint"}, "card.encryption_keys")
+        audit_log = None
+        if "audit_log" in card_json:
+            log = _expect(card_json["audit_log"], {"origin", "vkey"}, "card.audit_log")
+            audit_log = AuditLogId(origin=log["origin"], vkey=log["vkey"])
         sigs = _expect(doc["signatures"], {"ed25519", "ml_dsa_65"}, "card.signatures")
         signing = SigningPublicKeys.from_base64(sk["public"])
         encryption = EncryptionPublicKeys.from_base64(ek["public"])
@@ -529,6 +574,7 @@ def card_verify(
             encryption_keys=encryption,
             valid_from=parse_timestamp(card_json["valid_from"]),
             valid_until=parse_timestamp(card_json["valid_until"]),
+            audit_log=audit_log,
         )
         card.validate()
         ed_sig = b64decode(sigs["ed25519"])

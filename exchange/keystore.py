@@ -4,12 +4,15 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+from django.conf import settings
 from django.utils import timezone
 
 from agencies.models import Agency
+from audit.keys import audit_key_history
 from casebridge.lib.kek import kek_unwrap, node_kek, previous_kek  # noqa: F401 - previous_kek re-exported
 from exchange.keys import (
     AgencyCard,
+    AuditLogId,
     EncryptionPrivateKeys,
     EncryptionPublicKeys,
     KeyWrapError,
@@ -45,6 +48,9 @@ def key_set_generate(*, agency: Agency, valid_from=None) -> AgencyKeySet:
         encryption_keys=encryption.public_keys(),
         valid_from=valid_from,
         valid_until=valid_from + KEY_LIFETIME,
+        # The node's audit log, so partners witness this log under this key, as compared (M3). Its
+        # current key: a later rotation reaches partners as a hand-over signed by this one.
+        audit_log=AuditLogId(origin=settings.AUDIT_ORIGIN, vkey=audit_key_history()[-1].vkey),
     )
     kek = node_kek()
     return AgencyKeySet.objects.create(

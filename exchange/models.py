@@ -233,9 +233,10 @@ class Bundle(models.Model):
 class WitnessedLog(models.Model):
     """A partner node's audit log that this node witnesses: the last checkpoint we cosigned.
 
-    The log's verifier key is pinned on the first submission made with the partner's token
-    (shown to admins for comparison); from then on every new checkpoint must be signed by it
-    and be consistent with the last one cosigned, or it is refused as a rewritten history.
+    The origin and the first pinned verifier key are the ones in the partner's verified agency card
+    (M3), never what a submission brings; the pin moves only through hand-overs signed by the pinned
+    key. Every new checkpoint must be signed by it and be consistent with the last one cosigned, or
+    it is refused as a rewritten history.
     """
 
     partner = models.ForeignKey(Partner, on_delete=models.CASCADE, related_name="witnessed_logs")

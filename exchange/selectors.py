@@ -7,6 +7,7 @@ from django.utils import timezone
 
 from agencies.selectors import membership_of
 from casebridge.errors import NotFoundError
+from exchange.keys import AuditLogId, CardError
 from exchange.models import AgencyKeySet, Bundle, Partner, ShareRequest, WitnessedLog
 
 
@@ -91,6 +92,24 @@ def _current(key_sets: QuerySet[AgencyKeySet]) -> AgencyKeySet | None:
 def partner_keys_current(*, partner: Partner) -> AgencyKeySet | None:
     """The trusted key set to seal to now, or None (not verified, or its verified keys lapsed)."""
     return _current(partner_key_sets_trusted(partner=partner))
+
+
+def partner_audit_log(*, partner: Partner) -> AuditLogId | None:
+    """The audit log (origin, starting verifier key) named in the partner's verified card, or None.
+
+    Only the trusted current key set's card counts: the one whose fingerprint this agency compared
+    out of band, so the comparison vouches for which log this node witnesses for the partner (M3).
+    None for an unverified partner, and for a card made before cards named their node's log."""
+    key_set = partner_keys_current(partner=partner)
+    if key_set is None:
+        return None
+    try:
+        member = key_set.card["card"]["audit_log"]
+        audit_log = AuditLogId(origin=member["origin"], vkey=member["vkey"])
+        audit_log.validate()  # verified at import; a stored card is still not trusted to be well formed
+    except (KeyError, TypeError, CardError):
+        return None
+    return audit_log
 
 
 def partner_keys_latest(*, partner: Partner) -> AgencyKeySet | None:

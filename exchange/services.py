@@ -7,6 +7,7 @@ retried from the outbox, so nothing is lost when the broker or the partner is do
 
 from __future__ import annotations
 
+import json
 import secrets
 import tempfile
 from collections.abc import Callable, Iterable
@@ -141,7 +142,8 @@ def partner_add_from_card(*, acting_user, card_document) -> Partner:
                 "encryption_public": card.encryption_keys.to_bytes(),
                 "signing_fingerprint": card.signing_keys.fingerprint,
                 "encryption_fingerprint": card.encryption_keys.fingerprint,
-                "card": card_document if isinstance(card_document, dict) else {},
+                # The document as verified (also when it came as text): its audit_log is read from here (M3).
+                "card": card_document if isinstance(card_document, dict) else json.loads(card_document),
                 "valid_from": card.valid_from,
                 "valid_until": card.valid_until,
             },

@@ -31,6 +31,7 @@ from casebridge.errors import CasebridgeError, ConflictError, ForbiddenError
 from exchange import keystore, outbound
 from exchange.keys import wrap_private_key
 from exchange.models import Partner, WitnessedLog, WitnessKey
+from exchange.selectors import partner_audit_log
 
 WITNESS_REPLY_LIMIT = 1 << 20  # a cosignature and a few numbers: a partner answering more is refused
 
@@ -76,9 +77,32 @@ def _refusal(partner: Partner, origin: str) -> str:
         return "only verified partners are witnessed"
     if origin == settings.AUDIT_ORIGIN:
         return "that origin is this node's own log"
+    card_log = partner_audit_log(partner=partner)
+    if card_log is None:
+        return "the partner's card names no audit log"
+    if origin != card_log.origin:
+        # Not first come, first served: only the log the admin's comparison of the card covers (M3).
+        return f"that origin is not the audit log named in the partner's verified card ({card_log.origin})"
     holder = WitnessedLog.objects.filter(origin=origin).exclude(partner=partner).exists()
     if holder:
         return "that origin is witnessed for another partner"
+    return ""
+
+
+def _key_refusal(partner: Partner, origin: str, *, log_vkey: str, handovers: list[Handover]) -> str:
+    """Why a log not witnessed yet may not start under `log_vkey`, or ''.
+
+    Its first pin is the key in the partner's verified card, never the key the submission brings;
+    a log already rotated reaches `log_vkey` from it through hand-overs signed by both keys."""
+    if WitnessedLog.objects.filter(origin=origin).exists():
+        return ""  # pinned already: the pin (moved only by hand-overs) decides, in checkpoint_cosign
+    card_log = partner_audit_log(partner=partner)
+    if card_log is None:  # _refusal refuses first; kept so this check stands on its own
+        return "the partner's card names no audit log"
+    try:
+        _key_followed(WitnessedLog(partner=partner, origin=origin, vkey=card_log.vkey), handovers, to_vkey=log_vkey)
+    except CasebridgeError:
+        return "the checkpoint is not signed by the audit log key in the partner's verified card"
     return ""
 
 
@@ -150,15 +174,18 @@ def checkpoint_cosign(
 ) -> Cosigned:
     """Witness side: verify and cosign a partner log's checkpoint, or refuse (ConflictError on rewrite).
 
-    The log's key is pinned at the first cosignature; it changes only through `handovers` signed by
-    the pinned key and the next one (audit_key_rotate on the partner's node makes them)."""
+    Only the log named in the partner's verified card is witnessed, and its first pin is the card's
+    key (M3); the pin changes only through `handovers` signed by the pinned key and the next one
+    (audit_key_rotate on the partner's node makes them)."""
     actor = Actor(type="partner", id=partner.partner.code, name=partner.partner.code, auth="partner-token")
     with transaction.atomic():
         try:
             checkpoint = note.checkpoint_verify(note_text, vkey=log_vkey)
         except (note.NoteError, ValueError) as exc:
             raise CasebridgeError(f"The checkpoint does not verify: {exc}") from None
-        refused = _refusal(partner, checkpoint.origin)
+        refused = _refusal(partner, checkpoint.origin) or _key_refusal(
+            partner, checkpoint.origin, log_vkey=log_vkey, handovers=handovers or []
+        )
         if refused:
             # Audited in this transaction, which commits: the refusal's entry survives the refusal.
             audit_record(
@@ -170,8 +197,11 @@ def checkpoint_cosign(
         raise ForbiddenError(f"Refused to cosign: {refused}.")
     with transaction.atomic():
         log = WitnessedLog.objects.select_for_update().filter(origin=checkpoint.origin).first()
-        if log is None:
-            log = WitnessedLog.objects.create(partner=partner, origin=checkpoint.origin, vkey=log_vkey)
+        if log is None:  # the card's key is the starting pin (M3); hand-overs move it below
+            card_log = partner_audit_log(partner=partner)
+            if card_log is None or card_log.origin != checkpoint.origin:  # the card changed meanwhile
+                raise ForbiddenError("Refused to cosign: the partner's verified card names another audit log.")
+            log = WitnessedLog.objects.create(partner=partner, origin=checkpoint.origin, vkey=card_log.vkey)
         if log.partner_id != partner.pk:  # taken between the two transactions
             raise ForbiddenError("Refused to cosign: that origin is witnessed for another partner.")
         previous_vkey = log.vkey

@@ -127,6 +127,28 @@ def partnership(adam, carl, agency_a, agency_b):
     return a_to_b, b_to_a
 
 
+def card_names_audit_log(partner, *, origin: str | None, private_key=None) -> None:
+    """Make the partner's verified card name `origin` (signed by `private_key`) as its node's audit
+    log, or no log (origin None), as that agency's node would publish it (M3).
+
+    The agencies in these tests are hosted here, so the card is re-signed with the agency's own
+    keys: same keys and fingerprint, so the verification stands, as for a genuine card."""
+    import dataclasses
+
+    from audit import note
+    from exchange import keystore
+    from exchange.keys import AuditLogId, card_sign, card_verify
+    from exchange.selectors import partner_keys_current
+
+    key_set = partner_keys_current(partner=partner)
+    audit_log = None
+    if origin is not None:
+        audit_log = AuditLogId(origin=origin, vkey=note.vkey_from_public_key(origin, private_key.public_key()))
+    card = dataclasses.replace(card_verify(key_set.card), audit_log=audit_log)
+    key_set.card = card_sign(card, keystore.signing_private(key_set))
+    key_set.save(update_fields=["card"])
+
+
 # --- transactional tests and the append-only audit tables -------------------------------------
 # pytest-django empties every table after a transactional test; the audit triggers (rightly)
 # refuse that. `tx_db` drops the triggers just before the flush, and the next test puts them back

@@ -9,6 +9,7 @@ from audit import merkle, note
 from casebridge.errors import ConflictError
 from exchange.models import Partner, WitnessedLog
 from exchange.witness import Handover, checkpoint_cosign
+from tests.conftest import card_names_audit_log
 
 pytestmark = pytest.mark.django_db
 
@@ -21,8 +22,11 @@ def log_key():
 
 
 @pytest.fixture
-def partner(partnership):
-    return Partner.objects.get(agency__code="RNP", partner__code="NSP")
+def partner(partnership, log_key):
+    """RNP witnesses NSP's log, which NSP's verified card names (origin and first key, M3)."""
+    partner = Partner.objects.get(agency__code="RNP", partner__code="NSP")
+    card_names_audit_log(partner, origin=ORIGIN, private_key=log_key)
+    return partner
 
 
 def _leaves(n: int, salt: bytes = b"") -> list[bytes]:
@@ -113,7 +117,7 @@ def test_checkpoint_signed_by_another_key_is_refused(partner, log_key):
         checkpoint_cosign(partner=partner, note_text=_note(other, _leaves(5)), old_size=3, proof=[], log_vkey=vkey)
 
 
-def test_witness_api_needs_partner_token(api_client, partnership, carl, agency_a, agency_b, log_key):
+def test_witness_api_needs_partner_token(api_client, partner, carl, agency_a, agency_b, log_key):
     from exchange.services import partner_token_issue
 
     assert api_client.get("/api/v1/exchange/witness", {"origin": ORIGIN}).status_code in (401, 403)
