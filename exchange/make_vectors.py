@@ -22,6 +22,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.asymmetric import ed25519, mldsa, mlkem, x25519
 
+from audit.note import vkey_from_public_key
 from casebridge.lib.canonical_json import canonical_json
 from exchange.envelope import (
     HPKE_ENC_LEN,
@@ -37,6 +38,7 @@ from exchange.envelope import (
 from exchange.keys import (
     HPKE_SUITE,
     AgencyCard,
+    AuditLogId,
     EncryptionPrivateKeys,
     SigningPrivateKeys,
     b64decode,
@@ -157,6 +159,12 @@ def build() -> dict[str, Any]:
         encryption_keys=encryption_keys("DE-BKA").public_keys(),
         valid_from=CREATED,
         valid_until=EXPIRES,
+        audit_log=AuditLogId(
+            origin="casebridge.bka.example/audit",
+            vkey=vkey_from_public_key(
+                "casebridge.bka.example/audit", ed25519.Ed25519PrivateKey.from_private_bytes(_seed("DE-BKA/audit", 32))
+            ),
+        ),
     )
     return {
         "format": "casebridge bundle test vectors, format version 1",

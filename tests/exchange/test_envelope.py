@@ -737,6 +737,7 @@ def test_vector_wrapped_key_and_card(vectors):
         vectors["agency_card"]["document"], expected_fingerprint=vectors["agency_card"]["signing_fingerprint"]
     )
     assert card.code == "DE-BKA"
+    assert card.audit_log is not None and card.audit_log.origin == "casebridge.bka.example/audit"  # M3
 
 
 def test_b64_helpers_round_trip():

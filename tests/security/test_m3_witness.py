@@ -200,3 +200,30 @@ def test_m3_a_remote_partners_card_names_its_log_and_old_cards_still_import(adam
     partner = partner_verify(acting_user=adam, partner=partner, signing_fingerprint=new.signing_fingerprint)
     _cosign(partner, log_key, origin=origin)
     assert WitnessedLog.objects.get(origin=origin).vkey == vkey
+
+
+@pytest.mark.parametrize(
+    "audit_log",
+    [
+        {"origin": "bka.example/audit"},  # no vkey
+        {"origin": "bka.example/audit", "vkey": "x", "extra": 1},
+        {"origin": "bka.example/audit", "vkey": "not a vkey"},
+        {"origin": "two\nlines", "vkey": "x"},
+        {"origin": "", "vkey": "x"},
+        "bka.example/audit",
+    ],
+)
+def test_m3_a_card_with_a_malformed_audit_log_is_refused_with_a_clear_error(adam, partnership, audit_log):
+    from exchange.keys import CardError, card_verify
+    from exchange.services import partner_add_from_card
+    from tests.security.conftest import make_card
+
+    remote = make_card(code="DE-BKA", node_url="https://bka.example")
+    document = json.loads(json.dumps(remote.card))
+    document["card"]["audit_log"] = audit_log
+    with pytest.raises(CardError, match="malformed"):
+        card_verify(document)
+    from casebridge.errors import CasebridgeError
+
+    with pytest.raises(CasebridgeError, match="malformed"):
+        partner_add_from_card(acting_user=adam, card_document=document)
