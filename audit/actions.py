@@ -99,6 +99,12 @@ class Action(models.TextChoices):
     # the node operator's console (/operator/, issue 13 M2)
     OPERATOR_VIEW = "operator.view", "Node console page viewed"
     AGENCY_CREATE = "agency.create", "Agency created"
+    # reads that the route layer records when a view writes nothing more specific (audit/routes.py)
+    PAGE_VIEW = "page.view", "Page or form viewed"
+    PARTNER_VIEW = "partner.view", "Partner viewed"
+    SHARE_LIST = "share.list", "Share requests listed"
+    BUNDLE_LIST = "bundle.list", "Bundles listed"
+    RETENTION_VIEW = "retention.view", "Retention rules, holds or tombstones viewed"
 
 
 class Outcome(models.TextChoices):

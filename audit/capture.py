@@ -7,9 +7,11 @@ Indices and the Merkle tree are assigned later by the integrator (`audit.integra
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -177,3 +179,84 @@ def audit_record(
         from audit.integrator import audit_integrate_soon
 
         transaction.on_commit(audit_integrate_soon)
+    request_trail_note(
+        outcome=outcome,
+        replay=lambda: audit_record(
+            action=action, actor=actor, outcome=outcome, agency=agency, object_type=object_type,
+            object_id=object_id, reason=reason, details=details, sensitive=sensitive, purpose=purpose,
+            recipients=recipients,
+        ),
+    )  # fmt: skip
+
+
+# --- what one request wrote (audit/routes.py, audit/middleware.py) ----------------------------------
+
+
+class _Mark:
+    """One entry written during a request; `committed` once its transaction committed."""
+
+    __slots__ = ("committed", "denied", "hook", "replay")
+
+    def __init__(self, *, denied: bool, replay: Callable[[], None] | None) -> None:
+        self.committed = False
+        self.denied = denied
+        self.replay = replay
+
+        def hook() -> None:
+            self.committed = True
+
+        self.hook = hook
+
+
+@dataclass
+class RequestTrail:
+    """The entries one request wrote, so the route layer can tell whether the view audited itself
+    and whether those entries outlived the view's transactions (a rolled-back savepoint drops its
+    on_commit hooks, so a mark whose hook neither ran nor waits any more was rolled back)."""
+
+    marks: list[_Mark] = dataclasses.field(default_factory=list)
+    replaying: bool = False
+
+    def _survived(self, mark: _Mark) -> bool:
+        if mark.committed:
+            return True
+        return any(func is mark.hook for _sids, func, *_rest in connection.run_on_commit)
+
+    def surviving(self) -> list[_Mark]:
+        return [mark for mark in self.marks if self._survived(mark)]
+
+    def lost_refusals(self) -> list[_Mark]:
+        return [mark for mark in self.marks if mark.denied and not self._survived(mark)]
+
+
+request_trail: ContextVar[RequestTrail | None] = ContextVar("request_trail", default=None)
+
+
+def request_trail_note(*, outcome: Outcome | str, replay: Callable[[], None] | None = None) -> None:
+    """Called by `audit_record` after each entry: remembers it for the request being answered.
+
+    A refusal (`Outcome.DENIED`) keeps `replay`, which writes the same entry again: when the
+    refusal's own transaction rolled it back, the route layer replays it after the response, outside
+    that transaction, through the same pending queue (so the same ordering guarantees hold).
+    """
+    trail = request_trail.get()
+    if trail is None or trail.replaying:
+        return
+    denied = str(Outcome(outcome).value) == Outcome.DENIED.value
+    mark = _Mark(denied=denied, replay=replay if denied else None)
+    trail.marks.append(mark)
+    transaction.on_commit(mark.hook)  # outside any atomic block this runs at once
+
+
+def request_trail_replay_lost_refusals(trail: RequestTrail) -> int:
+    """Write again each refusal entry of `trail` that a rolled-back transaction took with it."""
+    lost = trail.lost_refusals()
+    trail.replaying = True
+    try:
+        for mark in lost:
+            if mark.replay is not None:
+                mark.replay()
+                mark.committed = True  # written now, outside the view's transaction
+    finally:
+        trail.replaying = False
+    return len(lost)

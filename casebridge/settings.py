@@ -144,6 +144,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "casebridge.middleware.RequestIdMiddleware",
+    # After the request id (entries carry it), before everything that may refuse (CSRF, login).
+    "audit.middleware.RouteAuditMiddleware",
     "casebridge.middleware.NulCharacterRejectMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
