@@ -1,4 +1,4 @@
-"""View guards: an MFA-verified member of an agency, optionally with one of some roles."""
+"""View guard: an MFA-verified member of an agency whose role the policy allows (agencies/policy.py)."""
 
 from __future__ import annotations
 
@@ -7,14 +7,13 @@ from functools import wraps
 from django.contrib.auth.views import redirect_to_login
 from django.shortcuts import render
 
-from agencies.selectors import is_node_auditor, membership_of
-from audit.actions import Action, Outcome
-from audit.capture import actor_for_user, audit_record
+from agencies.policy import POLICY, role_check, roles_for
 
 
-def member_required(*roles: str, node_auditor: bool = False):
-    """An MFA-verified member with one of `roles` (any role when none are given); with
-    `node_auditor=True` the node auditor (who belongs to no agency) passes too."""
+def member_required(key: str = "member"):
+    """Pages of policy `key` (agencies.policy.POLICY): the same guard as the API's `role_permission`."""
+    if key not in POLICY:  # fails at import, not at the first request
+        raise KeyError(f"{key!r} is no key of agencies.policy.POLICY")
 
     def decorator(view):
         @wraps(view)
@@ -22,21 +21,11 @@ def member_required(*roles: str, node_auditor: bool = False):
             user = request.user
             if not user.is_authenticated or not user.is_verified():
                 return redirect_to_login(request.get_full_path())
-            membership = membership_of(user)
-            if node_auditor and is_node_auditor(user):
-                return view(request, *args, **kwargs)
-            if membership is None or (roles and membership.role not in roles):
-                audit_record(
-                    action=Action.ACCESS_DENIED,
-                    actor=actor_for_user(user),
-                    outcome=Outcome.DENIED,
-                    object_type="page",
-                    object_id=request.path[:64],
-                    reason=f"role {membership.role if membership else 'none'} may not open this page",
-                )
-                return render(request, "403.html", {"roles": roles}, status=403)
+            if role_check(user, key, object_type="page", object_id=request.path) is not None:
+                return render(request, "403.html", {"roles": roles_for(key)}, status=403)
             return view(request, *args, **kwargs)
 
+        wrapped.policy_key = key  # type: ignore[attr-defined]
         return wrapped
 
     return decorator

@@ -36,7 +36,7 @@ from agencies.forms import (
     TokenCreateForm,
     UserCreateForm,
 )
-from agencies.models import Authenticator, Role
+from agencies.models import Authenticator
 from casebridge.errors import CasebridgeError
 from casebridge.middleware import client_address
 
@@ -303,7 +303,7 @@ def logout_view(request: HttpRequest) -> HttpResponse:
 # --- agency users (agency admins) ---------------------------------------------------------------
 
 
-@member_required(Role.AGENCY_ADMIN)
+@member_required("agency.admin")
 def users_view(request: HttpRequest) -> HttpResponse:
     search = request.GET.get("q", "").strip()
     users = selectors.agency_users(acting_user=request.user, search=search)
@@ -311,7 +311,7 @@ def users_view(request: HttpRequest) -> HttpResponse:
     return render(request, "agencies/users.html", {"page": page, "search": search})
 
 
-@member_required(Role.AGENCY_ADMIN)
+@member_required("agency.admin")
 @require_http_methods(["GET", "POST"])
 def user_create_view(request: HttpRequest) -> HttpResponse:
     form = UserCreateForm(request.POST or None)
@@ -336,7 +336,7 @@ def _enrolment_link_page(request: HttpRequest, user, token: str) -> HttpResponse
     return response
 
 
-@member_required(Role.AGENCY_ADMIN)
+@member_required("agency.admin")
 @require_http_methods(["GET", "POST"])
 def user_detail_view(request: HttpRequest, user_id: int) -> HttpResponse:
     try:
@@ -440,7 +440,7 @@ def enrol_view(request: HttpRequest, token: str) -> HttpResponse:
 
 
 @sensitive_post_parameters("current_password", "new_password", "new_password_again")
-@member_required()
+@member_required("member")
 @require_http_methods(["GET", "POST"])
 def account_view(request: HttpRequest) -> HttpResponse:
     """Change one's own password; new recovery codes."""
@@ -477,7 +477,7 @@ def account_view(request: HttpRequest) -> HttpResponse:
 # --- personal API tokens ----------------------------------------------------------------------
 
 
-@member_required()
+@member_required("member")
 @require_http_methods(["GET", "POST"])
 def tokens_view(request: HttpRequest) -> HttpResponse:
     form = TokenCreateForm(request.POST or None)
@@ -492,7 +492,7 @@ def tokens_view(request: HttpRequest) -> HttpResponse:
     return render(request, "agencies/tokens.html", {"form": form, "tokens": tokens})
 
 
-@member_required()
+@member_required("member")
 @require_POST
 def token_revoke_view(request: HttpRequest, token_id: int) -> HttpResponse:
     try:

@@ -10,8 +10,7 @@ from rest_framework import serializers
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from agencies.models import Role
-from agencies.permissions import IsAgencyMemberOrNodeAuditor, role_permission
+from agencies.permissions import role_permission
 from agencies.selectors import audit_scope_of
 from audit import selectors, services
 from casebridge.errors import CasebridgeError, NotFoundError
@@ -24,7 +23,7 @@ class Base64Field(serializers.Field):
 
 
 class CheckpointView(APIView):
-    permission_classes = [IsAgencyMemberOrNodeAuditor]
+    permission_classes = [role_permission("audit.proofs")]
 
     class CheckpointSerializer(serializers.Serializer):
         size = serializers.IntegerField()
@@ -41,7 +40,7 @@ class CheckpointView(APIView):
 
 
 class InclusionProofView(APIView):
-    permission_classes = [IsAgencyMemberOrNodeAuditor]
+    permission_classes = [role_permission("audit.proofs")]
 
     class InclusionProofSerializer(serializers.Serializer):
         index = serializers.IntegerField()
@@ -65,7 +64,7 @@ class InclusionProofView(APIView):
 
 
 class ConsistencyProofView(APIView):
-    permission_classes = [IsAgencyMemberOrNodeAuditor]
+    permission_classes = [role_permission("audit.proofs")]
 
     class ConsistencyProofSerializer(serializers.Serializer):
         first = serializers.IntegerField()
@@ -83,7 +82,7 @@ class ConsistencyProofView(APIView):
 
 
 class EntryView(APIView):
-    permission_classes = [role_permission(Role.AUDITOR, node_auditor=True)]
+    permission_classes = [role_permission("audit.review")]
 
     class AuditEntrySerializer(serializers.Serializer):
         index = serializers.IntegerField()

@@ -113,6 +113,7 @@ def route_entry_write(request: HttpRequest, response: HttpResponse, route: Route
     action = route.action_for(method) if route.action else Action.PAGE_VIEW
     if status >= 400:
         outcome, reason = Outcome.FAILURE, f"answered {status}"
+        purpose = {}  # nothing was consulted: the purpose is what a read declares
     elif method in SAFE_METHODS or route.kind == Kind.READ:
         outcome, reason = Outcome.SUCCESS, ""
     else:

@@ -12,7 +12,6 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods
 
 from agencies.decorators import member_required
-from agencies.models import Role
 from agencies.selectors import audit_scope_of
 from audit import selectors, services
 from audit.charts import activity_chart
@@ -34,7 +33,7 @@ def _scope(request: HttpRequest) -> str:
 
 
 # Agencies' auditors and the node auditor; `audit_scope` decides which entries each one reads.
-auditor_required = member_required(Role.AUDITOR, node_auditor=True)
+auditor_required = member_required("audit.review")
 
 
 def _b64(value: bytes) -> str:

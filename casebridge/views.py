@@ -17,7 +17,7 @@ from casebridge.dashboard import dashboard_context
 logger = logging.getLogger(__name__)
 
 
-@member_required(node_auditor=True)
+@member_required("dashboard")
 def dashboard_view(request: HttpRequest) -> HttpResponse:
     if membership_of(request.user) is None:  # the node auditor: its one job is the node's log
         return redirect("audit-log")

@@ -20,8 +20,6 @@ from exchange.forms import AgreementForm, FingerprintForm, OutboundTokenForm, Pa
 from exchange.models import Bundle
 from exchange.tasks import outbox_deliver_task
 
-STAFF = (Role.INVESTIGATOR, Role.SUPERVISOR, Role.AGENCY_ADMIN)
-
 
 def _or_404(fn, **kwargs):
     try:
@@ -30,7 +28,7 @@ def _or_404(fn, **kwargs):
         raise Http404("Not found") from None
 
 
-@member_required(*STAFF)
+@member_required("exchange.view")
 def overview_view(request: HttpRequest) -> HttpResponse:
     agency = request.user.membership.agency
     if request.user.membership.role == Role.AGENCY_ADMIN:
@@ -51,7 +49,7 @@ def overview_view(request: HttpRequest) -> HttpResponse:
     )
 
 
-@member_required(Role.AGENCY_ADMIN)
+@member_required("agency.admin")
 def card_view(request: HttpRequest) -> HttpResponse:
     key_set = services.keys_ensure(agency=request.user.membership.agency)
     response = JsonResponse(key_set.card, json_dumps_params={"indent": 1})
@@ -59,7 +57,7 @@ def card_view(request: HttpRequest) -> HttpResponse:
     return response
 
 
-@member_required(Role.AGENCY_ADMIN)
+@member_required("agency.admin")
 @require_POST
 def keys_rotate_view(request: HttpRequest) -> HttpResponse:
     fresh = services.keys_rotate(acting_user=request.user)
@@ -71,7 +69,7 @@ def keys_rotate_view(request: HttpRequest) -> HttpResponse:
     return redirect("exchange")
 
 
-@member_required(Role.AGENCY_ADMIN)
+@member_required("agency.admin")
 @require_POST
 def keys_revoke_view(request: HttpRequest, key_set_id: int) -> HttpResponse:
     key_set = _or_404(selectors.key_set_get, user=request.user, key_set_id=key_set_id)
@@ -97,7 +95,7 @@ def _fetch_card(url: str) -> dict:
         raise CasebridgeError(f"Could not fetch the card from {url}: {exc}") from None
 
 
-@member_required(Role.AGENCY_ADMIN)
+@member_required("agency.admin")
 @require_http_methods(["GET", "POST"])
 def partner_add_view(request: HttpRequest) -> HttpResponse:
     form = PartnerAddForm(request.POST or None)
@@ -121,7 +119,7 @@ def partner_add_view(request: HttpRequest) -> HttpResponse:
     return render(request, "exchange/partner_add.html", {"form": form})
 
 
-@member_required(*STAFF)
+@member_required("exchange.view")
 @require_http_methods(["GET", "POST"])
 def partner_view(request: HttpRequest, partner_id: int) -> HttpResponse:
     partner = _or_404(selectors.partner_get, user=request.user, partner_id=partner_id)
@@ -189,7 +187,7 @@ def partner_view(request: HttpRequest, partner_id: int) -> HttpResponse:
     )
 
 
-@member_required(*STAFF)
+@member_required("exchange.view")
 def bundles_view(request: HttpRequest, direction: str) -> HttpResponse:
     if direction not in ("out", "in"):
         raise Http404("No such list")
@@ -203,7 +201,7 @@ def bundles_view(request: HttpRequest, direction: str) -> HttpResponse:
     )
 
 
-@member_required(*STAFF)
+@member_required("exchange.view")
 @require_POST
 def bundle_retry_view(request: HttpRequest, bundle_pk: int) -> HttpResponse:
     bundle = _or_404(selectors.bundle_get, user=request.user, bundle_pk=bundle_pk)
@@ -214,7 +212,7 @@ def bundle_retry_view(request: HttpRequest, bundle_pk: int) -> HttpResponse:
     return redirect("exchange-bundles", direction=bundle.direction)
 
 
-@member_required(Role.SUPERVISOR)
+@member_required("exchange.supervise")
 @require_http_methods(["GET", "POST"])
 def approvals_view(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":

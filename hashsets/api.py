@@ -13,6 +13,7 @@ from rest_framework.generics import ListAPIView
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from agencies.policy import role_permission
 from audit.actions import Action
 from audit.capture import actor_for_user, audit_record
 from casebridge.errors import CasebridgeError
@@ -83,6 +84,8 @@ def _audited_lookup(request, items: list[tuple[str, bytes]], *, via: str, purpos
 
 
 class HashLookupOneView(APIView):
+    permission_classes = [role_permission("hashsets.view")]  # the pages' policy too
+
     @extend_schema(
         parameters=PURPOSE_PARAMETERS,
         responses=HitSerializer,
@@ -96,6 +99,8 @@ class HashLookupOneView(APIView):
 
 
 class HashLookupBatchView(APIView):
+    permission_classes = [role_permission("hashsets.view")]  # the pages' policy too
+
     class HashLookupRequestSerializer(PurposeFields):
         class DigestItemSerializer(serializers.Serializer):
             algorithm = serializers.ChoiceField(choices=list(ALGORITHMS))
@@ -134,6 +139,8 @@ class HashLookupBatchView(APIView):
 
 
 class PdqMatchView(APIView):
+    permission_classes = [role_permission("hashsets.view")]  # the pages' policy too
+
     class PdqMatchRequestSerializer(PurposeFields):
         class PdqItemSerializer(serializers.Serializer):
             hex = serializers.CharField(min_length=64, max_length=64)
@@ -213,6 +220,8 @@ class HashSetSerializer(serializers.Serializer):
 
 
 class HashSetListView(ListAPIView):
+    permission_classes = [role_permission("hashsets.view")]  # the pages' policy too
+
     serializer_class = HashSetSerializer
 
     @extend_schema(parameters=[OpenApiParameter("q", str, description="Name contains")])

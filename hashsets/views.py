@@ -17,7 +17,6 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from agencies.decorators import member_required
-from agencies.models import Role
 from audit.actions import Action
 from audit.capture import actor_for_user, audit_record
 from casebridge.errors import CasebridgeError
@@ -27,8 +26,6 @@ from hashsets.formats import FORMATS
 from hashsets.forms import ExportForm, HashSetForm, ImportForm
 from hashsets.models import Classification
 from hashsets.tasks import hashset_import_task
-
-HASHSET_ROLES = (Role.INVESTIGATOR, Role.SUPERVISOR, Role.AGENCY_ADMIN)
 
 
 def _visible_or_404(request, hashset_id: int):
@@ -47,7 +44,7 @@ def _publishable_partners(user) -> list[str]:
     return [p.partner.code for p in partners if "hashset" in getattr(p, "agreement", None).data_types]
 
 
-@member_required(*HASHSET_ROLES)
+@member_required("hashsets.view")
 def hashset_list_view(request: HttpRequest) -> HttpResponse:
     search = request.GET.get("q", "").strip()
     sets = selectors.hashsets_visible(user=request.user).order_by("owner__code", "name")
@@ -57,7 +54,7 @@ def hashset_list_view(request: HttpRequest) -> HttpResponse:
     return render(request, "hashsets/list.html", {"page": page, "search": search})
 
 
-@member_required(*HASHSET_ROLES)
+@member_required("hashsets.curate")
 @require_http_methods(["GET", "POST"])
 def hashset_create_view(request: HttpRequest) -> HttpResponse:
     form = HashSetForm(request.POST or None)
@@ -72,7 +69,7 @@ def hashset_create_view(request: HttpRequest) -> HttpResponse:
     return render(request, "hashsets/form.html", {"form": form})
 
 
-@member_required(*HASHSET_ROLES)
+@member_required("hashsets.view")
 def hashset_detail_view(request: HttpRequest, hashset_id: int) -> HttpResponse:
     hashset = _visible_or_404(request, hashset_id)
     with transaction.atomic():
@@ -100,7 +97,7 @@ def hashset_detail_view(request: HttpRequest, hashset_id: int) -> HttpResponse:
     )
 
 
-@member_required(*HASHSET_ROLES)
+@member_required("hashsets.curate")
 @require_POST
 def hashset_import_view(request: HttpRequest, hashset_id: int) -> HttpResponse:
     hashset = _visible_or_404(request, hashset_id)
@@ -154,7 +151,7 @@ def _store_upload(upload, directory: Path) -> Path:
     return path
 
 
-@member_required(*HASHSET_ROLES)
+@member_required("hashsets.view")
 def hashset_import_status_view(request: HttpRequest, import_id: int) -> HttpResponse:
     try:
         job = selectors.import_get(user=request.user, import_id=import_id)
@@ -166,7 +163,7 @@ def hashset_import_status_view(request: HttpRequest, import_id: int) -> HttpResp
     return render(request, "hashsets/import.html", {"job": job, "percent": percent})
 
 
-@member_required(*HASHSET_ROLES)
+@member_required("hashsets.curate")
 def hashset_export_view(request: HttpRequest, hashset_id: int) -> HttpResponse:
     hashset = _visible_or_404(request, hashset_id)
     form = ExportForm(request.GET)
@@ -186,7 +183,7 @@ def hashset_export_view(request: HttpRequest, hashset_id: int) -> HttpResponse:
     return response
 
 
-@member_required(*HASHSET_ROLES)
+@member_required("hashsets.curate")
 @require_POST
 def hashset_publish_view(request: HttpRequest, hashset_id: int) -> HttpResponse:
     """Publish to the chosen partners: a snapshot the first time, then deltas."""

@@ -13,10 +13,8 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from agencies.models import Role
-from agencies.selectors import membership_of
+from agencies.policy import role_permission
 from casebridge.api import PaginatedView, paginated
-from casebridge.errors import ForbiddenError
 from retention import reports, selectors, services
 from retention.models import RecordKind
 
@@ -29,12 +27,6 @@ def _validated(serializer_class, data):
     return serializer.validated_data
 
 
-def _require_role(user, *roles: str) -> None:
-    membership = membership_of(user)
-    if membership is None or membership.role not in roles:
-        raise ForbiddenError(f"This needs one of the roles: {', '.join(roles)}.")
-
-
 class RetentionRuleSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     kind = serializers.CharField()
@@ -45,6 +37,10 @@ class RetentionRuleSerializer(serializers.Serializer):
 
 
 class RetentionRulesView(PaginatedView):
+    permission_classes = [
+        role_permission("retention.rules.view", writes="retention.rules.change")
+    ]  # agencies.policy: the pages' guard too
+
     class RetentionRuleInputSerializer(serializers.Serializer):
         kind = serializers.CharField(max_length=20, help_text=KIND_HELP)
         status = serializers.CharField(required=False, allow_blank=True, default="", max_length=12)
@@ -53,7 +49,6 @@ class RetentionRulesView(PaginatedView):
 
     @extend_schema(responses=RetentionRuleSerializer(many=True), summary="Your agency's retention rules")
     def get(self, request):
-        _require_role(request.user, Role.AGENCY_ADMIN, Role.SUPERVISOR, Role.AUDITOR)
         return paginated(request, self, selectors.rules_for_user(user=request.user), RetentionRuleSerializer)[2]
 
     @extend_schema(
@@ -62,13 +57,14 @@ class RetentionRulesView(PaginatedView):
         summary="Create or change a rule (agency admins)",
     )
     def post(self, request):
-        _require_role(request.user, Role.AGENCY_ADMIN)
         data = _validated(self.RetentionRuleInputSerializer, request.data)
         rule = services.retention_rule_set(acting_user=request.user, **data)
         return Response(RetentionRuleSerializer(rule).data)
 
 
 class RetentionRuleView(APIView):
+    permission_classes = [role_permission("retention.rules.change")]  # agencies.policy: the pages' guard too
+
     @extend_schema(responses={204: None}, summary="Remove a rule (agency admins)")
     def delete(self, request, rule_id: int):
         services.retention_rule_delete(acting_user=request.user, rule_id=rule_id)
@@ -90,6 +86,8 @@ class RetentionDueRecordSerializer(serializers.Serializer):
 
 
 class RetentionQueueView(PaginatedView):
+    permission_classes = [role_permission("retention.review")]  # agencies.policy: the pages' guard too
+
     @extend_schema(
         parameters=[OpenApiParameter("page", int), OpenApiParameter("page_size", int)],
         responses=RetentionDueRecordSerializer(many=True),
@@ -111,6 +109,8 @@ class RetentionReviewStateSerializer(serializers.Serializer):
 
 
 class RetentionReviewView(APIView):
+    permission_classes = [role_permission("retention.review")]  # agencies.policy: the pages' guard too
+
     class RetentionReviewInputSerializer(serializers.Serializer):
         kind = serializers.CharField(max_length=20, help_text=KIND_HELP)
         object_id = serializers.IntegerField(min_value=1)
@@ -124,7 +124,6 @@ class RetentionReviewView(APIView):
         summary="Extend a record (reason and next review date required) or let it go",
     )
     def post(self, request):
-        _require_role(request.user, *selectors.REVIEWER_ROLES)
         data = _validated(self.RetentionReviewInputSerializer, request.data)
         if data["decision"] == "extend":
             state = services.review_extend(
@@ -152,6 +151,8 @@ class RetentionTombstoneSerializer(serializers.Serializer):
 
 
 class RetentionErasureView(APIView):
+    permission_classes = [role_permission("retention.erase")]  # agencies.policy: the pages' guard too
+
     class RetentionErasureInputSerializer(serializers.Serializer):
         kind = serializers.CharField(max_length=20, help_text=KIND_HELP)
         object_id = serializers.IntegerField(min_value=1)
@@ -162,20 +163,20 @@ class RetentionErasureView(APIView):
         summary="Erase a record now (supervisors; past its deadline or let go; never under legal hold)",
     )
     def post(self, request):
-        _require_role(request.user, Role.SUPERVISOR)
         data = _validated(self.RetentionErasureInputSerializer, request.data)
         tombstone = services.record_erase(acting_user=request.user, kind=data["kind"], object_id=data["object_id"])
         return Response(RetentionTombstoneSerializer(tombstone).data, status=status.HTTP_201_CREATED)
 
 
 class RetentionTombstonesView(PaginatedView):
+    permission_classes = [role_permission("retention.tombstones.view")]  # agencies.policy: the pages' guard too
+
     @extend_schema(
         parameters=[OpenApiParameter("page", int), OpenApiParameter("page_size", int)],
         responses=RetentionTombstoneSerializer(many=True),
         summary="Tombstones of your agency's erased records",
     )
     def get(self, request):
-        _require_role(request.user, Role.SUPERVISOR, Role.AUDITOR, Role.AGENCY_ADMIN)
         tombstones = selectors.tombstones_of(user=request.user)
         return paginated(request, self, tombstones, RetentionTombstoneSerializer)[2]
 
@@ -191,13 +192,14 @@ class RetentionLegalHoldSerializer(serializers.Serializer):
 
 
 class RetentionLegalHoldsView(PaginatedView):
+    permission_classes = [role_permission("retention.holds.view")]  # agencies.policy: the pages' guard too
+
     @extend_schema(
         parameters=[OpenApiParameter("all", bool, description="Include lifted holds")],
         responses=RetentionLegalHoldSerializer(many=True),
         summary="Legal holds of your agency (supervisors, auditors)",
     )
     def get(self, request):
-        _require_role(request.user, Role.SUPERVISOR, Role.AUDITOR)
         active_only = request.query_params.get("all") not in ("1", "true")
         holds = selectors.legal_holds_of(user=request.user, active_only=active_only)
         return paginated(request, self, holds, RetentionLegalHoldSerializer)[2]
@@ -233,6 +235,8 @@ class RetentionLegalHoldLiftView(APIView):
 
 
 class RetentionReportView(APIView):
+    permission_classes = [role_permission("retention.report")]  # agencies.policy: the pages' guard too
+
     class RetentionReportQuerySerializer(serializers.Serializer):
         date_from = serializers.DateField()
         date_to = serializers.DateField()
@@ -270,7 +274,6 @@ class RetentionReportView(APIView):
         summary="Consultations and disclosures by purpose, user, agency, recipient; reviews and erasures (auditors)",
     )
     def get(self, request):
-        _require_role(request.user, Role.AUDITOR)
         query = _validated(self.RetentionReportQuerySerializer, request.query_params)
         start = datetime.combine(query["date_from"], time.min, tzinfo=UTC)
         end = datetime.combine(query["date_to"] + timedelta(days=1), time.min, tzinfo=UTC)

@@ -15,16 +15,16 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from agencies.decorators import member_required
 from agencies.models import Role
+from agencies.policy import role_allows, role_check, roles_for
 from casebridge.errors import CasebridgeError, NotFoundError
 from retention import reports, selectors, services
 from retention.forms import EraseForm, HoldForm, ReportForm, ReviewForm, RuleForm
 from retention.kinds import KINDS
 
-REVIEWER_ROLES = (Role.INVESTIGATOR, Role.SUPERVISOR)
 PAGE_SIZE = 50
 
 
-@member_required(*REVIEWER_ROLES)
+@member_required("retention.review")
 @require_GET
 def queue_view(request: HttpRequest) -> HttpResponse:
     now = timezone.now()
@@ -46,7 +46,7 @@ def queue_view(request: HttpRequest) -> HttpResponse:
     )
 
 
-@member_required(*REVIEWER_ROLES)
+@member_required("retention.review")
 @require_POST
 def review_view(request: HttpRequest) -> HttpResponse:
     form = ReviewForm(request.POST)
@@ -71,7 +71,7 @@ def review_view(request: HttpRequest) -> HttpResponse:
     return redirect("retention-queue")
 
 
-@member_required(Role.SUPERVISOR)
+@member_required("retention.erase")
 @require_POST
 def erase_view(request: HttpRequest) -> HttpResponse:
     form = EraseForm(request.POST)
@@ -89,14 +89,14 @@ def erase_view(request: HttpRequest) -> HttpResponse:
     return redirect("retention-queue")
 
 
-@member_required(Role.AGENCY_ADMIN, Role.SUPERVISOR, Role.AUDITOR)
+@member_required("retention.rules.view")
 @require_http_methods(["GET", "POST"])
 def rules_view(request: HttpRequest) -> HttpResponse:
-    can_edit = request.user.membership.role == Role.AGENCY_ADMIN
+    can_edit = role_allows(request.user, "retention.rules.change")
     form = RuleForm(request.POST or None)
     if request.method == "POST":
-        if not can_edit:
-            return render(request, "403.html", {"roles": [Role.AGENCY_ADMIN]}, status=403)
+        if role_check(request.user, "retention.rules.change", object_id=request.path) is not None:
+            return render(request, "403.html", {"roles": roles_for("retention.rules.change")}, status=403)
         if form.is_valid():
             try:
                 rule = services.retention_rule_set(acting_user=request.user, **form.cleaned_data)
@@ -121,7 +121,7 @@ def rules_view(request: HttpRequest) -> HttpResponse:
     )
 
 
-@member_required(Role.AGENCY_ADMIN)
+@member_required("retention.rules.change")
 @require_POST
 def rule_delete_view(request: HttpRequest, rule_id: int) -> HttpResponse:
     try:
@@ -132,7 +132,7 @@ def rule_delete_view(request: HttpRequest, rule_id: int) -> HttpResponse:
     return redirect("retention-rules")
 
 
-@member_required(Role.SUPERVISOR, Role.AUDITOR)
+@member_required("retention.holds.view")
 @require_GET
 def holds_view(request: HttpRequest) -> HttpResponse:
     holds = selectors.legal_holds_of(user=request.user, active_only=request.GET.get("all") != "1")
@@ -159,19 +159,19 @@ def _hold_action(request: HttpRequest, case_id: int, place: bool) -> HttpRespons
     return redirect("case-detail", case_id=case_id)
 
 
-@member_required(Role.SUPERVISOR)
+@member_required("retention.holds.change")
 @require_POST
 def hold_place_view(request: HttpRequest, case_id: int) -> HttpResponse:
     return _hold_action(request, case_id, place=True)
 
 
-@member_required(Role.SUPERVISOR)
+@member_required("retention.holds.change")
 @require_POST
 def hold_lift_view(request: HttpRequest, case_id: int) -> HttpResponse:
     return _hold_action(request, case_id, place=False)
 
 
-@member_required(Role.SUPERVISOR, Role.AUDITOR, Role.AGENCY_ADMIN)
+@member_required("retention.tombstones.view")
 @require_GET
 def tombstones_view(request: HttpRequest) -> HttpResponse:
     page = Paginator(selectors.tombstones_of(user=request.user), PAGE_SIZE).get_page(request.GET.get("page"))
@@ -186,7 +186,7 @@ def report_period(form: ReportForm) -> tuple[datetime, datetime]:
     return start, end
 
 
-@member_required(Role.AUDITOR)
+@member_required("retention.report")
 @require_GET
 def report_view(request: HttpRequest) -> HttpResponse:
     """The report on screen; `?format=csv` downloads it, `?format=print` is the printable page."""

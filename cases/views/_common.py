@@ -5,13 +5,9 @@ from __future__ import annotations
 from django.http import Http404
 from django.shortcuts import render
 
-from agencies.models import Role
 from casebridge.errors import ForbiddenError, NotFoundError
 from cases import selectors
 from cases.access import Access, CaseContext
-
-CASE_ROLES = (Role.INVESTIGATOR, Role.SUPERVISOR, Role.AUDITOR)
-WORK_ROLES = (Role.INVESTIGATOR, Role.SUPERVISOR)
 
 
 class Refused(Exception):

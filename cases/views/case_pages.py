@@ -10,19 +10,18 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from agencies.decorators import member_required
-from agencies.models import Role
 from casebridge.errors import CasebridgeError
 from cases import forms, selectors, services
 from cases.access import Access
 from cases.charts import triage_bars
 from cases.models import CASE_TRANSITIONS, Priority
 from cases.purpose import purpose_from
-from cases.views._common import CASE_ROLES, WORK_ROLES, case_or_404, refusable
+from cases.views._common import case_or_404, refusable
 
 PAGE_SIZE = 25
 
 
-@member_required(*CASE_ROLES)
+@member_required("cases.read")
 def case_list_view(request: HttpRequest) -> HttpResponse:
     form = forms.CaseFilterForm(request.GET or None)
     page = None
@@ -50,7 +49,7 @@ def case_list_view(request: HttpRequest) -> HttpResponse:
     return render(request, "cases/list.html", {"form": form, "page": page, "error": error}, status=status)
 
 
-@member_required(*WORK_ROLES)
+@member_required("cases.work")
 @require_http_methods(["GET", "POST"])
 def case_create_view(request: HttpRequest) -> HttpResponse:
     templates = list(selectors.case_templates(user=request.user))
@@ -75,7 +74,7 @@ def case_create_view(request: HttpRequest) -> HttpResponse:
     return render(request, "cases/case_form.html", {"form": form, "templates": templates, "creating": True})
 
 
-@member_required(*CASE_ROLES)
+@member_required("cases.read")
 @refusable
 def case_detail_view(request: HttpRequest, case_id: int) -> HttpResponse:
     context = case_or_404(request, case_id, Access.METADATA)
@@ -112,7 +111,7 @@ def case_detail_view(request: HttpRequest, case_id: int) -> HttpResponse:
     return render(request, "cases/detail.html", page)
 
 
-@member_required(*WORK_ROLES)
+@member_required("cases.work")
 @refusable
 @require_http_methods(["GET", "POST"])
 def case_edit_view(request: HttpRequest, case_id: int) -> HttpResponse:
@@ -149,7 +148,7 @@ def _post_form(request, case_id: int, need: Access, form_class, action, success:
     return redirect(f"/cases/{context.case.pk}/#{anchor}")
 
 
-@member_required(*WORK_ROLES)
+@member_required("cases.work")
 @refusable
 @require_POST
 def case_status_view(request: HttpRequest, case_id: int) -> HttpResponse:
@@ -160,7 +159,7 @@ def case_status_view(request: HttpRequest, case_id: int) -> HttpResponse:
     )  # fmt: skip
 
 
-@member_required(*WORK_ROLES)
+@member_required("cases.work")
 @refusable
 @require_POST
 def case_member_view(request: HttpRequest, case_id: int) -> HttpResponse:
@@ -179,7 +178,7 @@ def case_member_view(request: HttpRequest, case_id: int) -> HttpResponse:
     )  # fmt: skip
 
 
-@member_required(*WORK_ROLES)
+@member_required("cases.work")
 @refusable
 @require_POST
 def note_create_view(request: HttpRequest, case_id: int) -> HttpResponse:
@@ -190,7 +189,7 @@ def note_create_view(request: HttpRequest, case_id: int) -> HttpResponse:
     )  # fmt: skip
 
 
-@member_required(*WORK_ROLES)
+@member_required("cases.work")
 @refusable
 @require_http_methods(["GET", "POST"])
 def note_edit_view(request: HttpRequest, case_id: int, note_id: int) -> HttpResponse:
@@ -228,7 +227,7 @@ def note_edit_view(request: HttpRequest, case_id: int, note_id: int) -> HttpResp
     )
 
 
-@member_required(*WORK_ROLES)
+@member_required("cases.work")
 @refusable
 @require_POST
 def task_create_view(request: HttpRequest, case_id: int) -> HttpResponse:
@@ -239,7 +238,7 @@ def task_create_view(request: HttpRequest, case_id: int) -> HttpResponse:
     )  # fmt: skip
 
 
-@member_required(*WORK_ROLES)
+@member_required("cases.work")
 @refusable
 @require_http_methods(["GET", "POST"])
 def task_detail_view(request: HttpRequest, case_id: int, task_id: int) -> HttpResponse:
@@ -280,7 +279,7 @@ def task_detail_view(request: HttpRequest, case_id: int, task_id: int) -> HttpRe
     )
 
 
-@member_required(*WORK_ROLES)
+@member_required("cases.work")
 @refusable
 @require_POST
 def attachment_create_view(request: HttpRequest, case_id: int) -> HttpResponse:
@@ -291,7 +290,7 @@ def attachment_create_view(request: HttpRequest, case_id: int) -> HttpResponse:
     )  # fmt: skip
 
 
-@member_required(*WORK_ROLES)
+@member_required("cases.work")
 @refusable
 def attachment_download_view(request: HttpRequest, case_id: int, attachment_id: int) -> HttpResponse:
     context = case_or_404(request, case_id, Access.READ, "attachments")
@@ -309,7 +308,7 @@ def attachment_download_view(request: HttpRequest, case_id: int, attachment_id: 
     return response
 
 
-@member_required(*WORK_ROLES)
+@member_required("cases.work")
 @refusable
 @require_POST
 def identifier_create_view(request: HttpRequest, case_id: int) -> HttpResponse:
@@ -323,7 +322,7 @@ def identifier_create_view(request: HttpRequest, case_id: int) -> HttpResponse:
     )  # fmt: skip
 
 
-@member_required(*WORK_ROLES)
+@member_required("cases.work")
 @refusable
 @require_POST
 def series_link_view(request: HttpRequest, case_id: int) -> HttpResponse:
@@ -334,7 +333,7 @@ def series_link_view(request: HttpRequest, case_id: int) -> HttpResponse:
     )  # fmt: skip
 
 
-@member_required(Role.SUPERVISOR)
+@member_required("cases.supervise")
 @require_http_methods(["GET", "POST"])
 def template_list_view(request: HttpRequest) -> HttpResponse:
     form = forms.TemplateForm(request.POST or None)

@@ -20,13 +20,13 @@ from casebridge.errors import CasebridgeError, NotFoundError
 from cases import forms, selectors, services
 from cases.access import Access
 from cases.charts import triage_bars
-from cases.views._common import WORK_ROLES, case_or_404, refusable
+from cases.views._common import case_or_404, refusable
 from hashsets.formats.csvformats import guard
 
 TRIAGE_PAGE_SIZES = (50, 100, 250, 500)
 
 
-@member_required(*WORK_ROLES)
+@member_required("cases.work")
 @refusable
 @require_http_methods(["GET", "POST"])
 def evidence_add_view(request: HttpRequest, case_id: int) -> HttpResponse:
@@ -84,7 +84,7 @@ def _parse_upload(upload):
         return services.evidence_parse_file(Path(handle.name))
 
 
-@member_required(*WORK_ROLES)
+@member_required("cases.work")
 @refusable
 @require_http_methods(["GET", "POST"])
 def triage_view(request: HttpRequest, case_id: int) -> HttpResponse:
@@ -173,7 +173,7 @@ def _classify(request, case_id: int) -> HttpResponse:
     return redirect(target)
 
 
-@member_required(*WORK_ROLES)
+@member_required("cases.work")
 @refusable
 @require_POST
 def classification_undo_view(request: HttpRequest, case_id: int, batch_id: int) -> HttpResponse:
@@ -200,7 +200,7 @@ def rematch_view(request: HttpRequest, case_id: int) -> HttpResponse:
     return redirect("case-triage", case_id=case_id)
 
 
-@member_required(*WORK_ROLES)
+@member_required("cases.work")
 @refusable
 def evidence_export_view(request: HttpRequest, case_id: int) -> HttpResponse:
     """The case's evidence as CSV in the hashsets column names (re-importable), with match results."""

@@ -11,16 +11,15 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from agencies.decorators import member_required
-from agencies.models import Role
 from casebridge.errors import CasebridgeError
 from cases import forms, selectors, services, sharing
 from cases.access import Access
 from cases.models import LeadStatus
 from cases.purpose import purpose_from
-from cases.views._common import WORK_ROLES, case_or_404, lead_or_404, refusable
+from cases.views._common import case_or_404, lead_or_404, refusable
 
 
-@member_required(*WORK_ROLES)
+@member_required("cases.work")
 def lead_list_view(request: HttpRequest) -> HttpResponse:
     purpose_form = forms.PurposeFields(request.GET or None, initial={"purpose": "victim_identification"})
     status = request.GET.get("status", "")
@@ -53,7 +52,7 @@ def lead_list_view(request: HttpRequest) -> HttpResponse:
     )
 
 
-@member_required(*WORK_ROLES)
+@member_required("cases.work")
 @refusable
 @require_http_methods(["GET", "POST"])
 def lead_create_view(request: HttpRequest, case_id: int) -> HttpResponse:
@@ -78,7 +77,7 @@ def lead_create_view(request: HttpRequest, case_id: int) -> HttpResponse:
     )
 
 
-@member_required(*WORK_ROLES)
+@member_required("cases.work")
 @refusable
 def lead_detail_view(request: HttpRequest, lead_id: int) -> HttpResponse:
     context = lead_or_404(request, lead_id)
@@ -122,7 +121,7 @@ def _lead_post(request, lead_id: int, form_class, action, success: str) -> HttpR
     return redirect("lead-detail", lead_id=lead_id)
 
 
-@member_required(*WORK_ROLES)
+@member_required("cases.work")
 @refusable
 @require_POST
 def lead_clue_view(request: HttpRequest, lead_id: int) -> HttpResponse:
@@ -151,7 +150,7 @@ def _update_waits_message(request: HttpRequest, lead) -> None:
         )
 
 
-@member_required(*WORK_ROLES)
+@member_required("cases.work")
 @refusable
 @require_POST
 def lead_status_view(request: HttpRequest, lead_id: int) -> HttpResponse:
@@ -162,7 +161,7 @@ def lead_status_view(request: HttpRequest, lead_id: int) -> HttpResponse:
     )  # fmt: skip
 
 
-@member_required(*WORK_ROLES)
+@member_required("cases.work")
 @refusable
 @require_POST
 def lead_share_view(request: HttpRequest, lead_id: int) -> HttpResponse:
@@ -181,7 +180,7 @@ def lead_share_view(request: HttpRequest, lead_id: int) -> HttpResponse:
     return _lead_post(request, lead_id, forms.ShareRequestForm, request_share, "Share requested.")
 
 
-@member_required(Role.SUPERVISOR)
+@member_required("cases.supervise")
 @refusable
 @require_POST
 def lead_attach_view(request: HttpRequest, lead_id: int) -> HttpResponse:
@@ -198,7 +197,7 @@ def lead_attach_view(request: HttpRequest, lead_id: int) -> HttpResponse:
     return redirect("lead-detail", lead_id=lead_id)
 
 
-@member_required(Role.SUPERVISOR)
+@member_required("cases.supervise")
 def share_queue_view(request: HttpRequest) -> HttpResponse:
     pending = list(selectors.share_requests_pending(user=request.user))
     services.share_queue_view_record(acting_user=request.user, shares=pending)
@@ -207,7 +206,7 @@ def share_queue_view(request: HttpRequest) -> HttpResponse:
     return render(request, "cases/share_queue.html", {"pending": pending})
 
 
-@member_required(Role.SUPERVISOR)
+@member_required("cases.supervise")
 @require_POST
 def share_decide_view(request: HttpRequest, request_id: int) -> HttpResponse:
     try:
@@ -228,7 +227,7 @@ def share_decide_view(request: HttpRequest, request_id: int) -> HttpResponse:
     return redirect("share-queue")
 
 
-@member_required(Role.SUPERVISOR)
+@member_required("cases.supervise")
 def deconfliction_usage_view(request: HttpRequest) -> HttpResponse:
     """Who in the agency used identifier deconfliction how often, against the per-user budget."""
     from cases.deconfliction import deconfliction_usage

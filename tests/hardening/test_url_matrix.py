@@ -83,6 +83,7 @@ API_LEAD = (401, 200, 404, 404, 200, 404, 404, 401)
 API_LEAD_WRITE = (401, 400, 404, 404, 400, 404, 404, 401)
 PARTNER_ONLY = (401, 401, 401, 401, 401, 401, 401, 200)
 API_AUDITOR = (401, 403, 403, 403, 403, 403, 200, 401)
+API_HASHSET_STAFF = (401, 200, 200, 200, 200, 200, 403, 401)  # the hash-set pages' policy (L7)
 
 MATRIX: dict[str, Row] = {
     # --- project ---------------------------------------------------------------------------
@@ -174,10 +175,10 @@ MATRIX: dict[str, Row] = {
     "api-audit-inclusion": get(*API_MEMBER, query="index=0"),
     "api-audit-consistency": get(*API_MEMBER, query="first=1&second=1"),
     "api-audit-entry": get(*API_AUDITOR),
-    "api-hash-lookup": api_post(401, 400, 400, 400, 400, 400, 400, 401),
-    "api-hash-match-pdq": api_post(401, 400, 400, 400, 400, 400, 400, 401),
-    "api-hash-one": get(*API_MEMBER),  # charlie's answer must not show NSP's opinion: test_idor
-    "api-hashsets": get(*API_MEMBER),
+    "api-hash-lookup": api_post(401, 400, 400, 400, 400, 400, 403, 401),  # L7: as the pages, not auditors
+    "api-hash-match-pdq": api_post(401, 400, 400, 400, 400, 400, 403, 401),
+    "api-hash-one": get(*API_HASHSET_STAFF),  # charlie's answer must not show NSP's opinion: test_idor
+    "api-hashsets": get(*API_HASHSET_STAFF),
     "api-cases": get(*API_MEMBER),
     "api-case": get(*API_CASE_METADATA),
     "api-case-status": api_post(*API_CASE_WRITE),
