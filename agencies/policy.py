@@ -16,6 +16,7 @@ from agencies.models import Role
 from agencies.selectors import is_node_auditor
 from audit.actions import Action, Outcome
 from audit.capture import Actor, actor_for_user, audit_record
+from audit.routes import route_object
 
 _I, _S, _A, _U = Role.INVESTIGATOR, Role.SUPERVISOR, Role.AGENCY_ADMIN, Role.AUDITOR
 EVERY_ROLE = frozenset(Role.values)
@@ -106,7 +107,8 @@ def role_permission(key: str = "member", *, writes: str | None = None) -> type[B
             if not request.user or not request.user.is_authenticated:
                 return False  # 401 from authentication; the route layer audits it
             wanted = key if request.method in SAFE_METHODS else write_key
-            if role_check(request.user, wanted, object_type="api", object_id=request.path) is None:
+            object_type, object_id = route_object(request, getattr(view, "kwargs", None))
+            if role_check(request.user, wanted, object_type=object_type, object_id=object_id) is None:
                 return True
             self.message = f"This needs one of the roles: {', '.join(roles_for(wanted))}."
             return False

@@ -244,3 +244,14 @@ def route_for(url_name: str | None, namespaces: tuple[str, ...] | list[str] = ()
         if namespace in FAMILIES:
             return FAMILIES[namespace]
     return ROUTES.get(url_name or "")
+
+
+def route_object(request, kwargs: dict | None = None) -> tuple[str, str]:
+    """(object type, object id) the answered URL names by its row, or ("page", path) without one:
+    what a refusal entry names, so scanning ids leaves the ids tried in the log."""
+    match = getattr(request, "resolver_match", None)
+    route = route_for(match.url_name, match.namespaces) if match is not None else None
+    kwargs = kwargs if kwargs is not None else (match.kwargs if match is not None else {})
+    if route is not None and route.object_kwarg and route.object_kwarg in kwargs:
+        return route.object_type, str(kwargs[route.object_kwarg])[:64]
+    return (route.object_type if route is not None and route.object_type else "page"), request.path[:64]

@@ -149,7 +149,6 @@ def test_i14_reads_that_wrote_nothing_now_leave_one_entry(world):
         "hashsets": "alice",
         "users": "adam",
         "exchange-partner": "adam",
-        "share-queue": "sam",
         "api-retention-legal-holds": "sam",
         "api-retention-tombstones": "sam",
         "api-retention-rules": "adam",
@@ -299,3 +298,4 @@ def test_i14_operator_routes_are_declared_and_audited(world):
         response, entries = _audited_request(verified, get, path)
         assert response.status_code == 200, path
         assert entries and all(e["actor"]["name"] == "operator" for e in entries), (path, entries)
+

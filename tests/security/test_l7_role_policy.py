@@ -1,3 +1,4 @@
+# ruff: noqa: F811 - `world` is the hardening fixture, imported to be used as one
 """L7 (issue 13): one role policy for pages and API, one role guard that audits its refusals.
 
 Auditors were refused the hash-set pages but could list sets and look hashes up in the API; the
@@ -18,6 +19,7 @@ from agencies.models import Role
 from agencies.policy import POLICY
 from audit.actions import Action
 from audit.models import AuditPending
+from tests.hardening.conftest import _fast_and_isolated, world  # noqa: F401 - the populated node
 from tests.hardening.test_url_matrix import MATRIX, _url
 
 pytestmark = pytest.mark.django_db
