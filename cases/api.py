@@ -15,6 +15,7 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from agencies.policy import role_permission
 from casebridge.api import PaginatedView, paginated, problem_response
 from casebridge.errors import CasebridgeError
 from cases import selectors, services, sharing
@@ -63,6 +64,8 @@ class CaseSummarySerializer(serializers.Serializer):
 
 
 class CaseListView(PaginatedView):
+    permission_classes = [role_permission("cases.read")]  # L7: the list page's policy too
+
     class CaseListQuerySerializer(PurposeFields):
         status = serializers.ChoiceField(choices=CaseStatus.choices, required=False)
         priority = serializers.ChoiceField(choices=Priority.choices, required=False)
@@ -600,6 +603,8 @@ class CaseLeadsView(PaginatedView):
 
 
 class LeadListView(PaginatedView):
+    permission_classes = [role_permission("cases.work")]  # L7: the list page's policy too
+
     @extend_schema(
         parameters=[
             OpenApiParameter("status", str, enum=LeadStatus.values),

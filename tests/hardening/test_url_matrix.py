@@ -179,7 +179,7 @@ MATRIX: dict[str, Row] = {
     "api-hash-match-pdq": api_post(401, 400, 400, 400, 400, 400, 403, 401),
     "api-hash-one": get(*API_HASHSET_STAFF),  # charlie's answer must not show NSP's opinion: test_idor
     "api-hashsets": get(*API_HASHSET_STAFF),
-    "api-cases": get(*API_MEMBER),
+    "api-cases": get(401, 200, 200, 200, 200, 403, 200, 401),  # L7: as the cases page
     "api-case": get(*API_CASE_METADATA),
     "api-case-status": api_post(*API_CASE_WRITE),
     "api-case-members": get(*API_CASE_METADATA),
@@ -192,7 +192,7 @@ MATRIX: dict[str, Row] = {
     "api-case-deconfliction": get(*API_CASE_READ),
     "api-case-identifiers": api_post(*API_CASE_WRITE),
     "api-case-leads": get(*API_CASE_READ),
-    "api-leads": get(*API_MEMBER),
+    "api-leads": get(401, 200, 200, 200, 200, 403, 403, 401),  # L7: as the leads page
     "api-lead": get(*API_LEAD),
     "api-lead-clues": api_post(*API_LEAD_WRITE),
     "api-lead-share": api_post(*API_LEAD_WRITE),
