@@ -151,6 +151,7 @@ ROUTES: dict[str, Route] = {
     "case-triage": case_read(Action.EVIDENCE_VIEW),
     "case-evidence-add": case_change(Action.EVIDENCE_ADD),
     "case-rematch": case_change(Action.EVIDENCE_CLASSIFY),
+    "case-classify-undo": case_change(Action.EVIDENCE_CLASSIFY),
     "case-evidence-export": case_read(Action.CASE_EXPORT),
     "case-lead-create": case_change(Action.LEAD_CREATE),
     "api-cases": read(Action.CASE_LIST, "case_list", purpose=INVESTIGATION),
@@ -234,7 +235,7 @@ ROUTES: dict[str, Route] = {
 # /operator/ is the Django admin of the node operator; its own audit (operator engineer's
 # `*/admin.py`) writes the specific entries, this row the generic read or refusal.
 FAMILIES: dict[str, Route] = {
-    "admin": change(Action.PAGE_VIEW, "operator", "object_id", purpose=NODE_OPERATION),
+    "admin": change(Action.OPERATOR_VIEW, "operator", "object_id", purpose=NODE_OPERATION),
 }
 
 

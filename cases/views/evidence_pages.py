@@ -190,7 +190,7 @@ def classification_undo_view(request: HttpRequest, case_id: int, batch_id: int) 
     return redirect("case-triage", case_id=case_id)
 
 
-@member_required(*WORK_ROLES)
+@member_required("cases.work")
 @refusable
 @require_POST
 def rematch_view(request: HttpRequest, case_id: int) -> HttpResponse:
