@@ -151,7 +151,7 @@ ROUTES: dict[str, Route] = {
     "case-triage": case_read(Action.EVIDENCE_VIEW),
     "case-evidence-add": case_change(Action.EVIDENCE_ADD),
     "case-rematch": case_change(Action.EVIDENCE_CLASSIFY),
-    "case-classify-undo": case_change(Action.EVIDENCE_CLASSIFY),
+    "case-classify-undo": case_change(Action.EVIDENCE_CLASSIFY_UNDO),
     "case-evidence-export": case_read(Action.CASE_EXPORT),
     "case-lead-create": case_change(Action.LEAD_CREATE),
     "api-cases": read(Action.CASE_LIST, "case_list", purpose=INVESTIGATION),
