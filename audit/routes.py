@@ -102,6 +102,10 @@ ROUTES: dict[str, Route] = {
     "login-verify": change(Action.LOGIN, "user", form=Action.PAGE_VIEW, purpose=OWN_ACCOUNT),
     "login-enrol": change(Action.MFA_ENROLLED, "user", form=Action.PAGE_VIEW, purpose=OWN_ACCOUNT),
     "logout": change(Action.LOGOUT, "user", purpose=OWN_ACCOUNT),
+    "login-recover": change(Action.LOGIN, "user", form=Action.PAGE_VIEW, purpose=OWN_ACCOUNT),
+    # the enrolment token in the URL is a secret: never the entry's object id
+    "enrol": change(Action.MFA_ENROLLED, "user", form=Action.PAGE_VIEW, purpose=OWN_ACCOUNT),
+    "account": change(Action.USER_UPDATE, "user", form=Action.PAGE_VIEW, purpose=OWN_ACCOUNT),
     # --- users and tokens -----------------------------------------------------------------------
     "users": read(Action.USER_LIST, "user", purpose=ADMINISTRATION),
     "user-create": change(Action.USER_CREATE, "user", form=Action.PAGE_VIEW, purpose=ADMINISTRATION),
