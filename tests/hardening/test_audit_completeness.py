@@ -298,4 +298,3 @@ def test_i14_operator_routes_are_declared_and_audited(world):
         response, entries = _audited_request(verified, get, path)
         assert response.status_code == 200, path
         assert entries and all(e["actor"]["name"] == "operator" for e in entries), (path, entries)
-
