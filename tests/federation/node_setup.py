@@ -254,6 +254,18 @@ def op_kinds() -> list[str]:
     return sorted(kinds_all())
 
 
+def op_witness(*, partner_code: str) -> dict:
+    """Checkpoint this node's log and ask the partner's node to cosign it (exchange.witness)."""
+    from audit.integrator import audit_checkpoint_now, audit_integrate
+    from exchange.models import Partner
+    from exchange.witness import witness_request
+
+    audit_integrate()
+    audit_checkpoint_now()
+    cosignature = witness_request(partner=Partner.objects.get(agency=_local_agency(), partner__code=partner_code))
+    return {"size": cosignature.checkpoint_size, "witness": cosignature.witness} if cosignature else {}
+
+
 OPS = {name[3:]: value for name, value in globals().items() if name.startswith("op_")}
 
 

@@ -274,3 +274,14 @@ def test_lead_shared_from_a_reaches_b_and_b_update_flows_back(federation):
         ("location", "School crest seen in Rivermark", "RNP"),
     ]
     wait_until(lambda: arrived(b, "out", "lead.update", 2), what="B's lead.update outbox rows applied")
+
+
+# --- witnessing: each node cosigns the other's log, as named in the card it verified (M3) -------------
+
+
+def test_m3_b_cosigns_as_log_the_origin_and_key_of_its_card_over_http(federation):
+    a, b = federation.a, federation.b
+    cosigned = a.shell("witness", partner_code=b.code)
+    assert cosigned["size"] > 0 and cosigned["witness"].endswith("/witness")
+    [log] = b.sql("SELECT origin, vkey, last_size FROM exchange_witnessedlog")
+    assert log["origin"] == "node-a.federation.test/audit" and log["last_size"] == cosigned["size"]
