@@ -194,6 +194,7 @@ def login_verify_view(request: HttpRequest) -> HttpResponse:
         devices = list(Authenticator.objects.filter(user=user, confirmed=True))
         wait = _cooling_down(devices)
         if wait:
+            services.login_code_throttled_record(user=user, address=client_address(request), wait_seconds=wait)
             form.add_error("code", _cooling_down_message(wait))
         else:
             attempt = _code_attempt(request, user)
@@ -233,6 +234,7 @@ def login_enrol_view(request: HttpRequest) -> HttpResponse:
         wait = _cooling_down([device])
         attempt = None if wait else _code_attempt(request, user)
         if wait:
+            services.login_code_throttled_record(user=user, address=client_address(request), wait_seconds=wait)
             form.add_error("code", _cooling_down_message(wait))
         elif not attempt.allowed:
             _code_refused_locked(request, form, attempt)

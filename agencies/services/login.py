@@ -265,6 +265,24 @@ def login_failure_record(
 
 
 @transaction.atomic
+def login_code_throttled_record(*, user, address: str, wait_seconds: int) -> None:
+    """Audit a one-time code sent during django-otp's wait after a wrong one: refused unchecked.
+
+    Not counted towards the lockout (a hurried retype is no guess), but never silent: a burst of
+    codes against one account shows in its agency's log."""
+    actor, agency = _failure_actor(user.get_username(), user, stage="otp")
+    audit_record(
+        action=Action.MFA_FAILED,
+        actor=actor,
+        agency=agency,
+        outcome=Outcome.DENIED,
+        object_type="user",
+        object_id=user.pk,
+        reason="rate limited: sent during the wait after a wrong code, not checked",
+        details={"address": address, "wait_seconds": wait_seconds},
+    )
+
+
 def login_success_record(*, user, method: str) -> None:
     LoginThrottle.objects.filter(username=user.get_username().lower()).delete()  # every count starts again
     audit_record(action=Action.LOGIN, actor=actor_for_user(user, auth=method), object_type="user", object_id=user.pk)

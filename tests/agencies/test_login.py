@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 
 import pytest
@@ -50,6 +51,20 @@ def test_wrong_code_is_refused_and_audited(client, alice):
     assert "not right" in response.content.decode()
     assert client.get(reverse("dashboard")).status_code == 302
     assert "auth.mfa_failed" in _actions()
+
+
+def test_a_code_sent_during_the_wait_after_a_wrong_one_is_refused_and_audited(client, alice):
+    """Issue 14: a rate-limited one-time code is a refusal like any other, and lands in alice's agency."""
+    _password_step(client, "alice")
+    good = current_code(alice)
+    client.post(reverse("login-verify"), {"code": f"{(int(good) + 1) % 1_000_000:06d}"})
+    response = client.post(reverse("login-verify"), {"code": good})  # at once: django-otp is still waiting
+    assert "try again in" in response.content.decode()
+    assert client.get(reverse("dashboard")).status_code == 302
+    audit_integrate()
+    (throttled,) = AuditEntry.objects.filter(action="auth.mfa_failed", outcome="denied")
+    body = json.loads(throttled.canonical)
+    assert throttled.agency_code == "NSP" and "rate limited" in body["reason"]
 
 
 def test_lockout_after_repeated_failures_refuses_even_the_right_password(client, alice, settings):
