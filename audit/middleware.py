@@ -162,4 +162,6 @@ class RouteAuditMiddleware:
         request_trail_replay_lost_refusals(trail)
         if trail.surviving() or any(mark.committed for mark in trail.marks):
             return
+        if route.budgeted and request.method not in SAFE_METHODS:
+            return  # the sign-in view audited it, or counted it into its source's budget (L5)
         route_entry_write(request, response, route, match.view_name)

@@ -59,6 +59,10 @@ class Route:
     purpose: str = ""
     form: Action | None = None  # what a GET of a change route reads (its form); None: the action
     why: str = ""
+    # A sign-in form whose view audits every attempt itself, anonymous failures within a budget per
+    # source address (L5): a POST it left unlogged was counted into that source's summary entry,
+    # and a generic entry here would undo the budget.
+    budgeted: bool = False
 
     def action_for(self, method: str) -> Action:
         assert self.action is not None
@@ -80,6 +84,10 @@ def change(
     return Route(Kind.CHANGE, action, object_type, object_kwarg, purpose=purpose, form=form)
 
 
+def signin(action: Action) -> Route:
+    return Route(Kind.CHANGE, action, "user", purpose=OWN_ACCOUNT, form=Action.PAGE_VIEW, budgeted=True)
+
+
 def public(why: str) -> Route:
     return Route(Kind.PUBLIC, why=why)
 
@@ -98,7 +106,7 @@ ROUTES: dict[str, Route] = {
     "healthz": public("liveness probe: reads no agency's data"),
     "readyz": public("readiness probe: reads no agency's data"),
     # --- sign-in (the views audit each attempt, success and failure, themselves) ------------------
-    "login": change(Action.LOGIN, "user", form=Action.PAGE_VIEW, purpose=OWN_ACCOUNT),
+    "login": signin(Action.LOGIN),
     "login-verify": change(Action.LOGIN, "user", form=Action.PAGE_VIEW, purpose=OWN_ACCOUNT),
     "login-enrol": change(Action.MFA_ENROLLED, "user", form=Action.PAGE_VIEW, purpose=OWN_ACCOUNT),
     "logout": change(Action.LOGOUT, "user", purpose=OWN_ACCOUNT),
@@ -241,11 +249,18 @@ ROUTES: dict[str, Route] = {
 FAMILIES: dict[str, Route] = {
     "admin": change(Action.OPERATOR_VIEW, "operator", "object_id", purpose=NODE_OPERATION),
 }
+# Rows for single URLs of a family: (namespace, URL name). The console's login shares the main
+# login's throttle and its budget of anonymous failures.
+FAMILY_ROUTES: dict[tuple[str, str], Route] = {
+    ("admin", "login"): signin(Action.LOGIN),
+}
 
 
 def route_for(url_name: str | None, namespaces: tuple[str, ...] | list[str] = ()) -> Route | None:
     """The declaration of a resolved URL (its family's for a declared namespace), or None."""
     for namespace in namespaces:
+        if (namespace, url_name or "") in FAMILY_ROUTES:
+            return FAMILY_ROUTES[(namespace, url_name or "")]
         if namespace in FAMILIES:
             return FAMILIES[namespace]
     return ROUTES.get(url_name or "")

@@ -27,6 +27,9 @@ BUDGET = 3
 def _small_budget(settings):
     settings.LOGIN_ANONYMOUS_AUDIT_PER_WINDOW = BUDGET
     settings.LOGIN_FAILURE_LIMIT = 1000  # the lockout is not what this module tests
+    # Windows are aligned to the clock: a day-long one keeps a flood from straddling two windows
+    # (two budgets and a summary) when a test happens to run across a boundary.
+    settings.LOGIN_ANONYMOUS_AUDIT_WINDOW_SECONDS = 86_400
 
 
 def _flood(address: str, count: int, *, username: str = "") -> None:
@@ -78,3 +81,12 @@ def test_l5_summary_of_a_closed_window_is_written_by_the_periodic_task(settings)
     budget.save(update_fields=["window_start"])
     assert login_failure_summaries_task() == 1
     assert login_failure_summaries_task() == 0  # once
+
+
+def test_l5_the_node_console_login_keeps_the_same_budget():
+    """/operator/login/ shares the budget: the route layer adds no entry of its own per failure."""
+    client = Client(REMOTE_ADDR="203.0.113.51")
+    for n in range(30):
+        client.post("/operator/login/", {"username": f"made-up-{n}", "password": "x", "otp_token": "123456"})
+    bodies = [json.loads(p.body) for p in AuditPending.objects.order_by("id")]
+    assert len(bodies) == BUDGET, [(b["action"], b.get("object"), b.get("reason")) for b in bodies]
