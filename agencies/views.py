@@ -434,7 +434,9 @@ def enrol_view(request: HttpRequest, token: str) -> HttpResponse:
         context["qr_data_uri"] = segno.make(device.config_url, error="m").svg_data_uri(scale=5, border=2)
         context["secret"] = _base32(device.bin_key)
     response = render(request, "agencies/enrol.html", context)
-    response["Referrer-Policy"] = "no-referrer"  # the token is in this page's URL
+    # The token is in this page's URL: never sent to another site. (Not no-referrer: browsers then
+    # send `Origin: null` with the form, which the CSRF check rightly refuses.)
+    response["Referrer-Policy"] = "same-origin"
     return response
 
 

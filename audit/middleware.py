@@ -162,6 +162,8 @@ class RouteAuditMiddleware:
         request_trail_replay_lost_refusals(trail)
         if trail.surviving() or any(mark.committed for mark in trail.marks):
             return
-        if route.budgeted and request.method not in SAFE_METHODS:
-            return  # the sign-in view audited it, or counted it into its source's budget (L5)
+        if route.budgeted:
+            # The sign-in view audited the attempt, or counted it into its source's budget (L5); the
+            # form itself shows no one's data, and logging each GET would let anyone grow the log.
+            return
         route_entry_write(request, response, route, match.view_name)

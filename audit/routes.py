@@ -61,11 +61,13 @@ class Route:
     why: str = ""
     # A sign-in form whose view audits every attempt itself, anonymous failures within a budget per
     # source address (L5): a POST it left unlogged was counted into that source's summary entry,
-    # and a generic entry here would undo the budget.
+    # and a generic entry here (or one per GET of the form, which shows no one's data) would undo
+    # the budget.
     budgeted: bool = False
 
     def action_for(self, method: str) -> Action:
-        assert self.action is not None
+        if self.action is None:
+            raise ValueError("a public route writes no entry, so it has no action")
         if method in SAFE_METHODS and self.kind == Kind.CHANGE:
             return self.form or self.action
         return self.action

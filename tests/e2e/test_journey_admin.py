@@ -1,4 +1,4 @@
-"""Agency admin: add a user (who enrols their authenticator at first login), onboard a partner
+"""Agency admin: add a user (who sets their own password and authenticator through a one-time link), onboard a partner
 agency from its signed card with an out-of-band fingerprint check, set the sharing agreement,
 rotate the agency's keys."""
 
@@ -8,6 +8,7 @@ import json
 import re
 
 import pytest
+from django_otp.oath import totp
 from playwright.sync_api import expect
 
 from exchange.models import AgencyKeySet, Partner
@@ -17,7 +18,7 @@ from tests.e2e.conftest import code_from_key, key_from_manual_entry
 pytestmark = pytest.mark.browser
 
 
-def test_admin_adds_a_user_who_enrols_at_first_login(server, logged_in, open_page, screenshot, adam, alice):
+def test_admin_adds_a_user_who_enrols_through_a_one_time_link(server, logged_in, open_page, screenshot, adam, alice):
     page = logged_in(adam)
     screenshot(page, "admin-dashboard")
     page.get_by_role("navigation", name="Main").get_by_role("link", name="Users").click()
@@ -31,32 +32,39 @@ def test_admin_adds_a_user_who_enrols_at_first_login(server, logged_in, open_pag
     page.get_by_label("Role").select_option("investigator")
     screenshot(page, "admin-user-add")
     page.get_by_role("button", name="Create user").click()
-    expect(page.get_by_role("heading", name="dana was created")).to_be_visible()
-    password = page.locator(".secret").inner_text().strip()
-    assert len(password) >= 14
+    # No password for the admin to see (H2): a one-time enrolment link, handed over out of band.
+    expect(page.get_by_role("heading", name="Enrolment link for dana")).to_be_visible()
+    link = page.locator("#enrolment-link").inner_text().strip()
+    assert "/enrol/" in link
     screenshot(page, "admin-user-created")
 
-    # Dana's first login: password, then the enrolment page (QR code, or the key typed by hand).
+    # Dana opens the link: chooses a password and sets up the authenticator (QR code, or the key by hand).
     first = open_page()
-    first.goto(f"{server}/login/")
-    first.get_by_label("Username").fill("dana")
-    first.get_by_label("Password").fill(password)
-    first.get_by_role("button", name="Continue").click()
-    expect(first.get_by_role("heading", name="Set up your authenticator")).to_be_visible()
+    first.goto(link)
+    first.get_by_role("button", name="Begin").click()
+    expect(first.get_by_role("heading", name="Set up your account dana")).to_be_visible()
     expect(first.get_by_role("img", name=re.compile("QR code"))).to_be_visible()
     screenshot(first, "enrol-authenticator")
     key = key_from_manual_entry(first.get_by_label("Manual setup key").inner_text())
-    first.get_by_label("One-time code").fill("000000" if code_from_key(key) != "000000" else "111111")
-    first.get_by_role("button", name="Confirm and log in").click()
-    expect(first.get_by_text("That code is not right or has expired")).to_be_visible()
-    # Straight away again: django-otp looks at the next code only after a short wait, and says so.
+    dana_password = "Dana-chooses-her-own-passphrase-2026"
+    first.locator("#id_new_password").fill(dana_password)
+    first.locator("#id_new_password_again").fill(dana_password)
     first.get_by_label("One-time code").fill(code_from_key(key))
-    first.get_by_role("button", name="Confirm and log in").click()
-    expect(first.get_by_text(re.compile(r"try again in \d+ seconds?"))).to_be_visible()
-    screenshot(first, "enrol-wait-after-wrong-code")
-    first.wait_for_timeout(1500)
-    first.get_by_label("One-time code").fill(code_from_key(key))
-    first.get_by_role("button", name="Confirm and log in").click()
+    first.get_by_role("button", name="Set up my account").click()
+    expect(first.get_by_role("heading", name="Your recovery codes")).to_be_visible()
+    assert first.locator("#recovery-codes li").count() == 10
+    first.get_by_role("link", name="I have saved them").click()
+
+    # The link is spent: opened again, it says so.
+    assert first.goto(link).status == 410
+
+    # Her first login: her own password and the next code of her app.
+    first.goto(f"{server}/login/")
+    first.get_by_label("Username").fill("dana")
+    first.get_by_label("Password").fill(dana_password)
+    first.get_by_role("button", name="Continue").click()
+    first.get_by_label("One-time code").fill(f"{totp(key, step=30, t0=0, digits=6, drift=1):06d}")
+    first.get_by_role("button", name="Log in").click()
     expect(first.get_by_role("heading", name="Welcome, Dana Reyes")).to_be_visible()
     expect(first.get_by_text("dana · NSP · Investigator")).to_be_visible()
 

@@ -90,3 +90,12 @@ def test_l5_the_node_console_login_keeps_the_same_budget():
         client.post("/operator/login/", {"username": f"made-up-{n}", "password": "x", "otp_token": "123456"})
     bodies = [json.loads(p.body) for p in AuditPending.objects.order_by("id")]
     assert len(bodies) == BUDGET, [(b["action"], b.get("object"), b.get("reason")) for b in bodies]
+
+
+def test_l5_showing_the_sign_in_form_adds_no_entry():
+    """Anyone may load the login page: a flood of GETs must not grow the append-only log."""
+    client = Client(REMOTE_ADDR="203.0.113.52")
+    for _ in range(20):
+        assert client.get(reverse("login")).status_code == 200
+        assert client.get("/operator/login/").status_code == 200
+    assert AuditPending.objects.count() == 0
