@@ -597,8 +597,10 @@ def _exclusive(admin):
             admin.execute("SELECT pg_advisory_unlock(%s)", (LOCK_KEY,))
 
 
-@pytest.fixture(scope="package")
-def federation(tmp_path_factory):
+@contextlib.contextmanager
+def federation_started(tmp_path_factory, name: str, *, configure=None):
+    """Two nodes with a Redis of their own, started, and stopped at the end. `configure(cluster)`
+    may change the nodes (say, the agency a node hosts) before their databases are made."""
     database_url = os.environ.get("DATABASE_URL", "")
     if not database_url.startswith(("postgres://", "postgresql://")):
         pytest.skip("federation tests need PostgreSQL and Redis: run them with DATABASE_URL=postgres://... (make test)")
@@ -606,12 +608,14 @@ def federation(tmp_path_factory):
         pytest.fail("federation tests start a Redis of their own: install redis-server (Debian package redis-server)")
     import psycopg
 
-    base = tmp_path_factory.mktemp("federation")
+    base = tmp_path_factory.mktemp(name)
     with psycopg.connect(_with_database(database_url, "postgres"), autocommit=True) as admin, _exclusive(admin):
         redis_server = RedisServer(base)
         redis_server.start()
         cluster = Federation(base, database_url=database_url, redis_base=redis_server.url)
         cluster.redis = redis_server
+        if configure is not None:
+            configure(cluster)
         _RUNNING.append(cluster)
         try:
             cluster.databases_recreate(admin)
@@ -626,6 +630,12 @@ def federation(tmp_path_factory):
             _RUNNING.remove(cluster)
             # The databases stay for a look after a failure (dropping them costs PostgreSQL a
             # checkpoint each); the next run drops and recreates them.
+
+
+@pytest.fixture(scope="package")
+def federation(tmp_path_factory):
+    with federation_started(tmp_path_factory, "federation") as cluster:
+        yield cluster
 
 
 @pytest.fixture

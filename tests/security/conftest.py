@@ -14,8 +14,6 @@ Fixtures shared by several modules live here; a fixture that one module uses sta
 from __future__ import annotations
 
 import io
-import os
-import shutil
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -116,31 +114,12 @@ def _bundle_dir(settings, tmp_path):
 def trio_federation(tmp_path_factory):
     """Node A: NSP (first) and RNP; node B: DE-BKA. NSP <-> DE-BKA verified across the nodes with
     tokens both ways; NSP <-> RNP verified on A. Yields the `Federation` (a = A, b = B)."""
-    from tests.federation.conftest import Federation, NodeStartError, RedisServer, _exclusive, _with_database
+    from tests.federation.conftest import federation_started
 
-    database_url = os.environ.get("DATABASE_URL", "")
-    if not database_url.startswith(("postgres://", "postgresql://")):
-        pytest.skip("the federation needs PostgreSQL and Redis: run with DATABASE_URL=postgres://... (make test-pg)")
-    if shutil.which("redis-server") is None:
-        pytest.fail("the federation starts a Redis of its own: install redis-server")
-    import psycopg
-
-    base = tmp_path_factory.mktemp("trio")
-    with psycopg.connect(_with_database(database_url, "postgres"), autocommit=True) as admin, _exclusive(admin):
-        redis_server = RedisServer(base)
-        redis_server.start()
-        cluster = Federation(base, database_url=database_url, redis_base=redis_server.url)
-        cluster.redis = redis_server
+    def remote_partner_on_b(cluster) -> None:
         # Node B hosts the remote partner agency of the C1 story instead of the default RNP.
         cluster.b.code, cluster.b.agency_name, cluster.b.country = "DE-BKA", "Bundeskriminalamt", "DE"
-        try:
-            cluster.databases_recreate(admin)
-            try:
-                cluster.start()
-            except NodeStartError as exc:
-                pytest.fail(f"the federation nodes did not start: {exc}")
-            cluster.a.shell("local_partner", code="RNP", name="Rivermark Police", country="NL", data_types=["lead"])
-            yield cluster
-        finally:
-            cluster.stop()
-            redis_server.proc.stop()
+
+    with federation_started(tmp_path_factory, "trio", configure=remote_partner_on_b) as cluster:
+        cluster.a.shell("local_partner", code="RNP", name="Rivermark Police", country="NL", data_types=["lead"])
+        yield cluster
